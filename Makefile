@@ -1,0 +1,57 @@
+# Every target bootstraps its own virtualenv (.venv) and tools (.cache/); nothing needs installing first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamp's name carries the hash of pyproject.toml, so changed dependencies reinstall by themselves.
+STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+GEN := $(PY) -m generator
+
+.DEFAULT_GOAL := help
+.PHONY: help render check test validate schemas helm-lint lint diff set-image bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@rm -f $(VENV)/.stamp-* && touch $@
+
+render: $(STAMP) ## Render values/ into rendered/, argocd/ and the schemas (validated, all or nothing)
+	@$(GEN) render
+
+check: $(STAMP) ## Fail with a diff if anything generated is out of step with values/ or charts/
+	@$(GEN) check
+
+validate: $(STAMP) ## Validate rendered/ and argocd/ on disk: schemas, cross-object references, policy
+	@$(GEN) validate
+
+schemas: $(STAMP) ## Download the pinned upstream CRDs (schemas.lock, sha256-checked) into .cache/crds
+	@$(PY) -m generator.crds fetch
+
+helm-lint: $(STAMP) ## helm lint --strict every chart with every ci/*-values.yaml scenario
+	@$(GEN) helm-lint
+
+bench: $(STAMP) ## Time render (full, warm, no-change), validation and diff; prints medians of 5
+	@$(PY) bench/render_bench.py
+	@$(PY) bench/validate_bench.py
+	@$(PY) bench/diff_bench.py
+
+diff: $(STAMP) ## What changes in the cluster since a ref: make diff BASE=<ref> [FORMAT=markdown] (exit 3 on danger)
+	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [FORMAT=text|markdown]" >&2; exit 2; }
+	@$(PY) -m generator diff --base $(BASE) --format $(or $(FORMAT),text)
+
+set-image: $(STAMP) ## Pin an image in values/ and re-render: make set-image COMPONENT=<name> TAG=<tag-or-digest>
+	@test -n "$(COMPONENT)" -a -n "$(TAG)" || { echo "usage: make set-image COMPONENT=<name> TAG=<tag-or-digest>" >&2; exit 2; }
+	@$(PY) -m generator set-image '$(COMPONENT)' '$(TAG)'
+
+test: $(STAMP) ## Run the whole test suite
+	@$(PY) -m pytest -q -n 2
+
+lint: ## Lint .github/workflows with zizmor, check-jsonschema and actionlint (pinned, in .cache/lint)
+	@PYTHON=$(PYTHON) bash tools/lint/run.sh
+
+clean: ## Remove the virtualenv and downloaded tools
+	rm -rf $(VENV) .cache

@@ -1,0 +1,1 @@
+"""Eco² GitOps generator: values/ (typed model) -> rendered/ and argocd/ (Helm values, Applications, manifests)."""

@@ -1,0 +1,372 @@
+"""Rules that span objects of the model: references, placement, capacity, routing, canaries, graphs.
+
+Each rule is a function from the model to findings; a finding names the field it concerns. The
+loader turns findings into file:line:col problems.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from typing import Callable, Iterator
+
+from . import resolve
+from .errors import Finding
+from .model import (
+    CanaryPolicy, Grafana, Model, Monitoring, RabbitMQ, Redis, StatefulInfra,
+)
+from .quantity import cpu_millis, format_bytes, memory_bytes
+
+Rule = Callable[[Model], Iterator[Finding]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def run(model: Model) -> list[Finding]:
+    return [finding for check in RULES for finding in check(model)]
+
+
+def _names(items) -> str:
+    return ", ".join(sorted(items)) or "none"
+
+
+def _hint(value: str, known) -> str:
+    """'did you mean ...' for a near miss, else the list of what exists."""
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.75)
+    return f"did you mean {close[0]!r}?" if close else f"known: {_names(known)}"
+
+
+# ---------------------------------------------------------------- names
+
+
+@rule
+def unique_component_names(model: Model) -> Iterator[Finding]:
+    """Every component becomes an Application named after it: names must not repeat across sections."""
+    seen: dict[str, tuple] = {}
+    for comp in resolve.components(model):
+        if comp.name in seen:
+            first = ".".join(str(p) for p in seen[comp.name])
+            yield Finding(comp.loc, f"component name {comp.name!r} is already used by {first}")
+        else:
+            seen[comp.name] = comp.loc
+    if model.argocd.root_app in seen:
+        yield Finding(("argocd", "rootApp"), f"{model.argocd.root_app!r} is also a component name")
+
+
+# ---------------------------------------------------------------- references
+
+
+@rule
+def nodes_exist(model: Model) -> Iterator[Finding]:
+    for loc, placement in resolve.placements(model):
+        if placement.node not in model.nodes:
+            yield Finding(loc + ("node",), f"node {placement.node!r} is not in nodes ({_hint(placement.node, model.nodes)})")
+
+
+@rule
+def projects_and_namespaces_exist(model: Model) -> Iterator[Finding]:
+    projects = model.argocd.projects
+    if model.argocd.root_project not in projects:
+        yield Finding(("argocd", "rootProject"), f"project {model.argocd.root_project!r} is not in argocd.projects")
+    for comp in resolve.components(model):
+        loc = ("platform", "project") if comp.kind == resolve.PLATFORM else comp.loc + ("project",)
+        if comp.project not in projects:
+            yield Finding(loc, f"project {comp.project!r} is not in argocd.projects ({_hint(comp.project, projects)})")
+        elif comp.project == model.argocd.root_project:
+            yield Finding(loc, f"project {comp.project!r} is the root project, which may only manage Applications")
+        if comp.namespace is not None and comp.namespace not in model.platform.namespaces:
+            yield Finding(comp.loc + ("namespace",),
+                          f"namespace {comp.namespace!r} is not in platform.namespaces ({_hint(comp.namespace, model.platform.namespaces)})")
+
+
+@rule
+def dependencies_exist(model: Model) -> Iterator[Finding]:
+    known = resolve.by_name(model)
+    for comp in resolve.components(model):
+        for i, dep in enumerate(getattr(comp.spec, "depends_on", [])):
+            if dep not in known:
+                yield Finding(comp.loc + ("dependsOn", i), f"{dep!r} is not a component ({_hint(dep, known)})")
+            elif dep == comp.name:
+                yield Finding(comp.loc + ("dependsOn", i), "a component cannot depend on itself")
+
+
+def _secret_ref(model: Model, loc: tuple, secret: str, key: str | None, namespace: str) -> Iterator[Finding]:
+    declared = model.secrets.get(secret)
+    if declared is None:
+        yield Finding(loc, f"secret {secret!r} is not declared in secrets ({_hint(secret, model.secrets)})")
+        return
+    if namespace not in declared.namespaces:
+        yield Finding(loc, f"secret {secret!r} is not declared in namespace {namespace!r} "
+                           f"(declared in: {_names(declared.namespaces)})")
+    if key is not None and key not in declared.keys:
+        yield Finding(loc, f"secret {secret!r} has no key {key!r} ({_hint(key, declared.keys)})")
+
+
+@rule
+def secrets_exist(model: Model) -> Iterator[Finding]:
+    for name, loc, wl in resolve.workloads(model):
+        for env, ref in wl.secret_env.items():
+            yield from _secret_ref(model, loc + ("secretEnv", env, "secret"), ref.secret, ref.key, wl.namespace)
+    for name, infra in model.infra.items():
+        if isinstance(infra, StatefulInfra):
+            keys = ["password"] if isinstance(infra, Redis) else ["username", "password"]
+            for key in keys:
+                yield from _secret_ref(model, ("infra", name, "credentialsSecret"), infra.credentials_secret, key, infra.namespace)
+        if isinstance(infra, Monitoring):
+            g: Grafana = infra.grafana
+            for key in (g.admin_user_key, g.admin_password_key):
+                yield from _secret_ref(model, ("infra", name, "grafana", "adminSecret"), g.admin_secret, key, infra.namespace)
+    for name, secret in model.secrets.items():
+        for i, ns in enumerate(secret.namespaces):
+            if ns not in model.platform.namespaces:
+                yield Finding(("secrets", name, "namespaces", i), f"namespace {ns!r} is not in platform.namespaces")
+
+
+@rule
+def databases_have_a_server(model: Model) -> Iterator[Finding]:
+    servers = {c.name for c in resolve.of_kind(model, resolve.POSTGRESQL)}
+    for name, loc, wl in resolve.workloads(model):
+        if wl.database is not None and not servers & set(wl.depends_on):
+            yield Finding(loc + ("database",), f"uses database {wl.database!r} but dependsOn names no PostgreSQL "
+                                               f"component (PostgreSQL components: {_names(servers)})")
+
+
+@rule
+def messaging_references(model: Model) -> Iterator[Finding]:
+    msg = model.messaging
+    if msg is None:
+        for name, worker in model.workers.items():
+            yield Finding(("workers", name, "queues"), "workers consume queues, but the model has no messaging section")
+        return
+    broker = model.infra.get(msg.broker)
+    if not isinstance(broker, RabbitMQ):
+        yield Finding(("messaging", "broker"), f"{msg.broker!r} is not a rabbitmq component in infra")
+    if msg.dead_letter_queue not in msg.queues:
+        yield Finding(("messaging", "deadLetterQueue"), f"queue {msg.dead_letter_queue!r} is not in messaging.queues")
+    for qname, queue in msg.queues.items():
+        for field, binding in (("binding", queue.binding), ("deadLetter", queue.dead_letter)):
+            if binding is not None and binding.exchange not in msg.exchanges:
+                yield Finding(("messaging", "queues", qname, field, "exchange"),
+                              f"exchange {binding.exchange!r} is not in messaging.exchanges ({_hint(binding.exchange, msg.exchanges)})")
+        if qname != msg.dead_letter_queue and queue.dead_letter is None:
+            yield Finding(("messaging", "queues", qname, "deadLetter"),
+                          f"every queue but {msg.dead_letter_queue} must dead-letter (rejected and expired tasks would vanish)")
+    for name, worker in model.workers.items():
+        for i, queue in enumerate(worker.queues):
+            if queue not in msg.queues:
+                yield Finding(("workers", name, "queues", i), f"queue {queue!r} is not in messaging.queues ({_hint(queue, msg.queues)})")
+        if msg.broker not in worker.depends_on:
+            yield Finding(("workers", name, "dependsOn"), f"consumes queues of {msg.broker!r} but does not depend on it")
+
+
+@rule
+def queues_have_consumers(model: Model) -> Iterator[Finding]:
+    if model.messaging is None:
+        return
+    consumed = {q for w in model.workers.values() for q in w.queues}
+    for qname in model.messaging.queues:
+        if qname != model.messaging.dead_letter_queue and qname not in consumed:
+            yield Finding(("messaging", "queues", qname), "no worker consumes this queue; its messages would pile up until they expire")
+
+
+# ---------------------------------------------------------------- placement and capacity
+
+
+@rule
+def placement_fits_node(model: Model) -> Iterator[Finding]:
+    for loc, placement in resolve.placements(model):
+        node = model.nodes.get(placement.node)
+        if node is None:
+            continue  # reported by nodes_exist
+        selector = resolve.node_selector(model, placement)
+        where = loc + (("nodeSelector",) if placement.node_selector is not None else ("node",))
+        if not resolve.selects(selector, node):
+            missing = {k: v for k, v in selector.items() if node.labels.get(k) != v}
+            yield Finding(where, f"node selector {missing} does not match node {placement.node!r} (its labels: {dict(node.labels)})")
+        else:
+            others = [n for n, other in model.nodes.items() if n != placement.node and resolve.selects(selector, other)]
+            if others:
+                yield Finding(where, f"node selector {selector} also matches {_names(others)}; pods could land off {placement.node!r}")
+        tols = resolve.tolerations(model, placement)
+        for taint in node.taints:
+            if taint.effect != "PreferNoSchedule" and not any(t.tolerates(taint) for t in tols):
+                shown = f"{taint.key}={taint.value}:{taint.effect}" if taint.value else f"{taint.key}:{taint.effect}"
+                yield Finding(loc + ("tolerations",) if placement.tolerations is not None else loc + ("node",),
+                              f"does not tolerate taint {shown} of node {placement.node!r}; pods would stay Pending")
+
+
+@rule
+def capacity(model: Model) -> Iterator[Finding]:
+    per_node = defaultdict(list)
+    for node_name, load in resolve.loads(model):
+        per_node[node_name].append(load)
+    for node_name, node in model.nodes.items():
+        reserve = node.system_reserved or model.cluster.system_reserved
+        cpu_free = node.cpu * 1000 - cpu_millis(reserve.cpu)
+        mem_free = memory_bytes(node.memory) - memory_bytes(reserve.memory)
+        loads = per_node.get(node_name, [])
+        cpu = sum(l.pods * l.cpu for l in loads)
+        mem = sum(l.pods * l.memory for l in loads)
+        parts = "; ".join(f"{l.what} {l.pods}×{l.cpu}m/{format_bytes(l.memory)} ({l.why})" for l in loads)
+        if cpu > cpu_free:
+            yield Finding(("nodes", node_name, "cpu"),
+                          f"peak CPU requests {cpu}m exceed the {cpu_free}m left after the system reserve of {reserve.cpu}: {parts}")
+        if mem > mem_free:
+            yield Finding(("nodes", node_name, "memory"),
+                          f"peak memory requests {format_bytes(mem)} exceed the {format_bytes(mem_free)} left after the "
+                          f"system reserve of {reserve.memory}: {parts}")
+
+
+@rule
+def node_exporter_fits_reserve(model: Model) -> Iterator[Finding]:
+    """node-exporter runs on every node inside the system reserve, so it must be smaller than each reserve."""
+    for name, infra in model.infra.items():
+        if not isinstance(infra, Monitoring):
+            continue
+        req = infra.node_exporter.resources.requests
+        too_small = []
+        for node_name, node in model.nodes.items():
+            reserve = node.system_reserved or model.cluster.system_reserved
+            if cpu_millis(req.cpu) >= cpu_millis(reserve.cpu) or memory_bytes(req.memory) >= memory_bytes(reserve.memory):
+                too_small.append(f"{node_name} ({reserve.cpu}/{reserve.memory})")
+        if too_small:
+            yield Finding(("infra", name, "nodeExporter", "resources", "requests"),
+                          f"node-exporter requests {req.cpu}/{req.memory} do not fit inside the system reserve of "
+                          f"{len(too_small)} node(s): {', '.join(too_small)}")
+
+
+# ---------------------------------------------------------------- routing
+
+
+@rule
+def unique_routes(model: Model) -> Iterator[Finding]:
+    paths: dict[str, str] = {}
+    ports: dict[int, str] = {}
+    for name, svc in model.services.items():
+        if svc.path is not None:
+            if svc.path in paths:
+                yield Finding(("services", name, "path"), f"path {svc.path} is already routed to {paths[svc.path]}")
+            paths.setdefault(svc.path, name)
+        if svc.node_port is not None:
+            if svc.node_port in ports:
+                yield Finding(("services", name, "nodePort"), f"nodePort {svc.node_port} is already used by {ports[svc.node_port]}")
+            ports.setdefault(svc.node_port, name)
+        if svc.node_port is not None and svc.path is None:
+            yield Finding(("services", name, "nodePort"), "a nodePort is only for services behind the ingress (set path)")
+
+
+# ---------------------------------------------------------------- delivery
+
+
+@rule
+def canaries(model: Model) -> Iterator[Finding]:
+    checked_default = False
+    for name, svc in model.services.items():
+        policy = resolve.delivery(model, svc)
+        if not isinstance(policy, CanaryPolicy):
+            continue
+        loc = ("services", name, "delivery")
+        if svc.path is None or svc.protocol != "http":
+            yield Finding(loc + ("strategy",), "a canary needs an HTTP service behind the ingress (the ALB splits the "
+                                               "traffic); this one has " + ("no path" if svc.path is None else f"protocol {svc.protocol}"))
+        own_steps = svc.delivery.steps is not None
+        if own_steps or not checked_default:
+            steps_loc = loc + ("steps",) if own_steps else ("delivery", "canary", "steps")
+            yield from _canary_steps(policy.steps, steps_loc)
+            checked_default = checked_default or not own_steps
+        if policy.analysis is None:
+            yield Finding(loc, "a canary needs an analysis (delivery.canary.analysis or its own); without one a bad "
+                               "version is promoted on time alone")
+        if policy.analysis is not None and not resolve.of_kind(model, resolve.KUBE_PROMETHEUS_STACK):
+            yield Finding(loc + ("strategy",), "the canary analysis queries Prometheus, but infra has no kube-prometheus-stack")
+
+
+def _canary_steps(steps, loc) -> Iterator[Finding]:
+    weights = [(i, s.set_weight) for i, s in enumerate(steps) if s.set_weight is not None]
+    if not weights:
+        yield Finding(loc, "a canary needs at least one setWeight step")
+    previous = 0
+    for i, weight in weights:
+        if not 1 <= weight <= 99:
+            yield Finding(loc + (i, "setWeight"), f"{weight} is outside 1..99 (100% is the promotion after the last step)")
+        elif weight <= previous:
+            yield Finding(loc + (i, "setWeight"), f"{weight} does not rise above the previous weight {previous}")
+        previous = max(previous, weight)
+
+
+# ---------------------------------------------------------------- graph
+
+
+@rule
+def crd_providers_exist(model: Model) -> Iterator[Finding]:
+    """A component whose objects need CRDs (ServiceMonitor, Rollout) needs the component that installs them."""
+    provided = {g for c in resolve.components(model) for g in resolve.PROVIDES.get(c.kind, set())}
+    providers = {"monitoring.coreos.com": "a kube-prometheus-stack component in infra",
+                 "argoproj.io/rollouts": "the argo-rollouts controller in platform.controllers"}
+    for comp in resolve.components(model):
+        for group in sorted(resolve.needs(model, comp) - provided):
+            yield Finding(comp.loc, f"renders objects of {group} but the model has no component that installs "
+                                    f"those CRDs (add {providers[group]})")
+
+
+@rule
+def acyclic_dependencies(model: Model) -> Iterator[Finding]:
+    known = resolve.by_name(model)
+    graph = {c.name: [d for d, _ in resolve.dependencies(model, c) if d in known and d != c.name] for c in known.values()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    reported: set[frozenset] = set()
+
+    def visit(node: str) -> Iterator[Finding]:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph[node]:
+            if state.get(dep) == 1:
+                cycle = stack[stack.index(dep):] + [dep]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    yield Finding(known[node].loc + ("dependsOn",), "dependency cycle: " + " → ".join(cycle))
+            elif dep not in state:
+                yield from visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            yield from visit(name)
+
+
+# ---------------------------------------------------------------- infra details
+
+
+@rule
+def redis_memory(model: Model) -> Iterator[Finding]:
+    for name, infra in model.infra.items():
+        if isinstance(infra, Redis) and memory_bytes(infra.maxmemory) >= memory_bytes(infra.resources.limits.memory):
+            yield Finding(("infra", name, "maxmemory"), f"maxmemory {infra.maxmemory} must stay below the memory limit "
+                                                        f"{infra.resources.limits.memory} (the OOM killer would strike first)")
+
+
+@rule
+def single_database_server(model: Model) -> Iterator[Finding]:
+    for kind in (resolve.POSTGRESQL, resolve.KUBE_PROMETHEUS_STACK, resolve.ARGO_ROLLOUTS):
+        found = resolve.of_kind(model, kind)
+        for extra in found[1:]:
+            yield Finding(extra.loc, f"only one {kind} component is supported (first: {found[0].name})")
+
+
+@rule
+def redis_databases_unique(model: Model) -> Iterator[Finding]:
+    for name, infra in model.infra.items():
+        if isinstance(infra, Redis):
+            seen: dict[int, str] = {}
+            for what, index in infra.databases.items():
+                if index in seen:
+                    yield Finding(("infra", name, "databases", what), f"index {index} is already used by {seen[index]}")
+                seen.setdefault(index, what)
+

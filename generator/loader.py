@@ -1,0 +1,236 @@
+"""Reading values/: YAML with positions, merged into one typed Model, or every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from . import checks
+from .errors import Finding, InvalidModel, Loc, Problem, format_loc
+from .model import SECTIONS, Model
+
+
+@dataclass
+class Source:
+    """Where each top-level section of the model was written, so any loc can be given a position."""
+
+    display_dir: str  # how the values directory is named in messages, e.g. "values"
+    sections: dict[str, tuple[str, CommentedMap]] = field(default_factory=dict)
+
+    def locate(self, loc: Loc, missing_field: bool = False) -> tuple[str, int, int, str]:
+        """(file, line, col, field path) for a loc; walks as deep into the YAML as the loc exists."""
+        if not loc or loc[0] not in self.sections:
+            return (f"{self.display_dir}/", 0, 0, format_loc(loc))
+        file, doc = self.sections[loc[0]]
+        line, col = doc.lc.key(loc[0])
+        node: Any = doc[loc[0]]
+        shown: list = [loc[0]]
+        rest = list(loc[1:])
+        for i, part in enumerate(rest):
+            last = i == len(rest) - 1
+            if isinstance(node, CommentedMap) and part in node:
+                line, col = node.lc.key(part)
+                node = node[part]
+                shown.append(part)
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                line, col = node.lc.item(part)
+                node = node[part]
+                shown.append(part)
+            elif last and missing_field and isinstance(part, str):
+                shown.append(part)  # a required field that is not there: point at its parent
+            # else: a pydantic union tag or '[key]' marker; it is not in the file, skip it
+        return (file, line + 1, col + 1, format_loc(shown))
+
+    def problem(self, finding: Finding) -> Problem:
+        file, line, col, path = self.locate(finding.loc)
+        return Problem(file, line, col, path, finding.message)
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types -> plain dict/list/str/int/float/bool/None (pydantic strict wants those)."""
+    if isinstance(node, dict):
+        return {str(k) if not isinstance(k, (int, bool)) else k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _fields_at(loc: tuple) -> list[str] | None:
+    """The YAML keys allowed where `loc` points (for 'did you mean'), by walking the model's types."""
+    current: Any = Model
+    for part in loc[:-1]:
+        current = _step(current, part)
+        if current is None:
+            return None
+    while get_origin(current) in (Union, UnionType) or get_origin(current) is Annotated:
+        args = [a for a in get_args(current) if a is not type(None)]
+        current = args[0] if len(args) == 1 or get_origin(current) is Annotated else None
+        if current is None:
+            return None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return None
+
+
+def _step(tp: Any, part: Any) -> Any:
+    """The type one loc element below `tp` (field, dict value, list item, or discriminated union member)."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    origin = get_origin(tp)
+    if origin in (Union, UnionType):
+        members = [a for a in get_args(tp) if a is not type(None)]
+        for member in members:  # pydantic puts the union tag in the loc
+            literal = getattr(member, "model_fields", {}).get("type") or getattr(member, "model_fields", {}).get("strategy")
+            if literal is not None and part in get_args(literal.annotation):
+                return member
+        return _step(members[0], part) if len(members) == 1 else None
+    if origin is dict:
+        return get_args(tp)[1]
+    if origin is list:
+        return get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, f in tp.model_fields.items():
+            if part in (name, f.alias):
+                return f.annotation
+    return None
+
+
+def _message(err: dict) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        allowed = _fields_at(tuple(err["loc"]))
+        field = str(err["loc"][-1])
+        if allowed:
+            close = difflib.get_close_matches(field, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            return f"unknown field ({hint})"
+        return "unknown field"
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    value = err.get("input")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        shown = repr(value) if isinstance(value, str) else ("null" if value is None else str(value).lower() if isinstance(value, bool) else value)
+        return f"{msg[0].lower()}{msg[1:]} (got {shown})"
+    return f"{msg[0].lower()}{msg[1:]}"
+
+
+def _merge_alternatives(problems: list[Problem]) -> list[Problem]:
+    """A value that fits none of a union's types gets one error per type; say it once: 'a or b (got x)'."""
+    groups: dict[tuple, list[str]] = {}
+    for p in problems:
+        groups.setdefault((p.file, p.line, p.col, p.field), []).append(p.message)
+    out = []
+    for (file, line, col, field), messages in groups.items():
+        got = {m[m.rindex(" (got "):] for m in messages if " (got " in m}
+        if len(messages) > 1 and len(got) == 1 and all(" (got " in m for m in messages):
+            suffix = got.pop()
+            parts = [m[: m.rindex(" (got ")].removeprefix("input should be ") for m in messages]
+            messages = [f"input should be {' or '.join(dict.fromkeys(parts))}{suffix}"]
+        out.extend(Problem(file, line, col, field, m) for m in dict.fromkeys(messages))
+    return out
+
+
+def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], Source, list[Problem], bool]:
+    """Parse every values/*.yaml: the merged plain data, the positions, problems, and whether a file was unreadable."""
+    source = Source(display_dir)
+    data: dict[str, Any] = {}
+    problems: list[Problem] = []
+    unreadable = False
+    files = sorted(p for p in values_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()) if values_dir.is_dir() else []
+    if not files:
+        raise InvalidModel([Problem(f"{display_dir}/", 0, 0, "", "no model files (*.yaml) found")])
+    for path in files:
+        shown = f"{display_dir}/{path.name}"
+        try:
+            doc = _yaml().load(path.read_text(encoding="utf-8"))
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problems.append(Problem(shown, line, col, "", f"YAML syntax: {exc.problem or exc.context}"))
+            unreadable = True
+            continue
+        except (YAMLError, UnicodeDecodeError) as exc:
+            problems.append(Problem(shown, 1, 1, "", f"cannot be read as YAML: {exc}"))
+            unreadable = True
+            continue
+        if doc is None:
+            problems.append(Problem(shown, 1, 1, "", "file is empty; it must hold a mapping of model sections"))
+            unreadable = True
+            continue
+        if not isinstance(doc, CommentedMap):
+            problems.append(Problem(shown, 1, 1, "", f"top level must be a mapping of model sections, not a {type(doc).__name__}"))
+            unreadable = True
+            continue
+        for key in doc:
+            line, col = doc.lc.key(key)
+            if key not in SECTIONS:
+                close = difflib.get_close_matches(str(key), SECTIONS, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"the model has: {', '.join(SECTIONS)}"
+                problems.append(Problem(shown, line + 1, col + 1, str(key), f"unknown section ({hint})"))
+            elif key in source.sections:
+                first, first_doc = source.sections[key]
+                first_line = first_doc.lc.key(key)[0] + 1
+                problems.append(Problem(shown, line + 1, col + 1, str(key), f"section already defined at {first}:{first_line}"))
+            else:
+                source.sections[key] = (shown, doc)
+                data[key] = _plain(doc[key])
+    return data, source, problems, unreadable
+
+
+@dataclass(frozen=True)
+class Loaded:
+    model: Model
+    source: Source
+
+
+def load(values_dir: Path, display_dir: str = "values", run_checks: bool = True) -> Loaded:
+    """The validated model and where each part was written, or InvalidModel with every problem, each at file:line:col.
+
+    run_checks=False stops after the schema (types, unknown keys): for tests of single cross-object rules.
+    """
+    data, source, problems, unreadable = read_sections(values_dir, display_dir)
+    if unreadable:  # its sections are unknown: checking the rest would only report them as missing
+        raise InvalidModel(problems)
+    try:
+        model = Model.model_validate(data, by_alias=True)
+    except ValidationError as exc:
+        out = list(problems)
+        for err in exc.errors():
+            file, line, col, path = source.locate(err["loc"], missing_field=err["type"] == "missing")
+            if err["type"] == "missing" and len(err["loc"]) == 1:
+                out.append(Problem(f"{display_dir}/", 0, 0, path, "required section is missing: no file in values/ defines it"))
+            else:
+                out.append(Problem(file, line, col, path, _message(err)))
+        raise InvalidModel(_merge_alternatives(out)) from None
+    if problems:
+        raise InvalidModel(problems)
+    findings = checks.run(model) if run_checks else []
+    if findings:
+        raise InvalidModel(source.problem(f) for f in findings)
+    return Loaded(model, source)
