@@ -1,0 +1,125 @@
+"""How components reach each other: service endpoints, connection env and NetworkPolicy rules.
+
+Derived from declared dependencies only, so a workload can reach exactly what the model says it uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import labels, resolve
+from .chartvalues import EnvVar, IpBlock, MatchLabels, Peer, PolicyPort, PolicyRule
+from .model import Model, PostgreSQL, RabbitMQ, Redis
+
+DNS_PORTS = [PolicyPort(port=53, protocol="UDP"), PolicyPort(port=53, protocol="TCP")]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    component: str
+    namespace: str
+    host: str
+    ports: tuple[int, ...]  # client ports (what dependents connect to)
+    metrics_ports: tuple[int, ...]
+
+
+def host(name: str, namespace: str) -> str:
+    return f"{name}.{namespace}.svc.cluster.local"
+
+
+def endpoint(model: Model, name: str) -> Endpoint | None:
+    """The Service a dependent connects to, for components that serve clients (infra only)."""
+    infra = model.infra.get(name)
+    if isinstance(infra, RabbitMQ):
+        return Endpoint(name, infra.namespace, host(name, infra.namespace), (infra.amqp_port,), (infra.metrics_port,))
+    if isinstance(infra, (PostgreSQL, Redis)):
+        return Endpoint(name, infra.namespace, host(name, infra.namespace), (infra.port,), (infra.exporter.port,))
+    return None
+
+
+def connection_env(model: Model, workload) -> dict[str, str]:
+    """Host/port/database settings for each declared infra dependency."""
+    env: dict[str, str] = {}
+    for dep in workload.depends_on:
+        infra = model.infra.get(dep)
+        ep = endpoint(model, dep)
+        if ep is None:
+            continue
+        if isinstance(infra, PostgreSQL):
+            env.update(DATABASE_HOST=ep.host, DATABASE_PORT=str(infra.port))
+            if workload.database:
+                env["DATABASE_NAME"] = workload.database
+        elif isinstance(infra, Redis):
+            env.update(REDIS_HOST=ep.host, REDIS_PORT=str(infra.port))
+            for what, index in infra.databases.items():
+                env[f"REDIS_DB_{what.upper().replace('-', '_')}"] = str(index)
+        elif isinstance(infra, RabbitMQ):
+            env.update(RABBITMQ_HOST=ep.host, RABBITMQ_PORT=str(infra.amqp_port), RABBITMQ_VHOST="/")
+    return env
+
+
+def env_list(*parts: dict[str, str]) -> list[EnvVar]:
+    merged: dict[str, str] = {}
+    for part in parts:
+        merged.update(part)
+    return [EnvVar(name=k, value=v) for k, v in sorted(merged.items())]
+
+
+# ---------------------------------------------------------------- NetworkPolicy rules
+
+
+def _pods(namespace: str, instance: str | None = None, pod_labels: dict[str, str] | None = None) -> Peer:
+    selector = dict(pod_labels or {})
+    if instance:
+        selector[labels.INSTANCE] = instance
+    return Peer(
+        namespace_selector=MatchLabels(match_labels={labels.NAMESPACE_NAME: namespace}),
+        pod_selector=MatchLabels(match_labels=selector) if selector else None,
+    )
+
+
+def _ports(*ports: int) -> list[PolicyPort]:
+    return [PolicyPort(port=p) for p in sorted(set(ports))]
+
+
+def _monitoring_namespace(model: Model) -> str | None:
+    stacks = resolve.of_kind(model, resolve.KUBE_PROMETHEUS_STACK)
+    return stacks[0].namespace if stacks else None
+
+
+def scrape_rule(model: Model, *ports: int) -> list[PolicyRule]:
+    ns = _monitoring_namespace(model)
+    if ns is None:
+        return []
+    return [PolicyRule(why="Prometheus scrapes metrics", peers=[_pods(ns, pod_labels=labels.PROMETHEUS_POD)], ports=_ports(*ports))]
+
+
+def egress_rules(model: Model, workload) -> list[PolicyRule]:
+    rules = [PolicyRule(why="cluster DNS", peers=[_pods("kube-system", pod_labels=labels.KUBE_DNS)], ports=DNS_PORTS)]
+    for dep in sorted(workload.depends_on):
+        ep = endpoint(model, dep)
+        if ep is not None:
+            rules.append(PolicyRule(why=f"uses {dep}", peers=[_pods(ep.namespace, dep)], ports=_ports(*ep.ports)))
+    if workload.internet_egress:
+        rules.append(PolicyRule(
+            why="HTTPS to services outside the cluster",
+            peers=[Peer(ip_block=IpBlock(cidr="0.0.0.0/0", except_=[model.cluster.pod_cidr]))],
+            ports=_ports(443),
+        ))
+    return rules
+
+
+def dns_only_egress() -> list[PolicyRule]:
+    return [PolicyRule(why="cluster DNS", peers=[_pods("kube-system", pod_labels=labels.KUBE_DNS)], ports=DNS_PORTS)]
+
+
+def client_ingress(model: Model, name: str) -> list[PolicyRule]:
+    """Who may connect to an infra component: exactly the workloads that declare a dependency on it."""
+    ep = endpoint(model, name)
+    if ep is None:
+        return []
+    rules = []
+    for client, _, wl in sorted(resolve.workloads(model), key=lambda t: t[0]):
+        if name in wl.depends_on:
+            rules.append(PolicyRule(why=f"{client} uses {name}", peers=[_pods(wl.namespace, client)], ports=_ports(*ep.ports)))
+    return rules + scrape_rule(model, *ep.metrics_ports)
