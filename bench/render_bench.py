@@ -1,0 +1,50 @@
+"""Render timings of the Eco² model: full (empty hydration cache), warm no-change, and model-only; medians of 5."""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from generator import pipeline  # noqa: E402
+
+
+def timed(fn, runs: int = 5) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "repo"
+        shutil.copytree(REPO / "values", root / "values")
+        shutil.copytree(REPO / "charts", root / "charts", symlinks=True)
+        quiet = lambda _: None  # noqa: E731
+        opts = pipeline.Options(root=root, values=root / "values")
+
+        def full() -> None:
+            cache = Path(tmp) / "cold"
+            shutil.rmtree(cache, ignore_errors=True)
+            pipeline.render_to_disk(pipeline.Options(root=root, values=root / "values", cache=cache), log=quiet)
+
+        pipeline.render_to_disk(opts, log=quiet)  # warm-up: helm located, cache filled, imports done
+        no_hydrate = pipeline.Options(root=root, values=root / "values", hydrate=False)
+        print(f"render, full (helm for every app, validation): {timed(full):.2f}s median of 5")
+        print(f"render, no change (hydration cache hit, validation): {timed(lambda: pipeline.render_to_disk(opts, log=quiet)):.2f}s median of 5")
+        print(f"render, model only (--no-hydrate): {timed(lambda: pipeline.render_to_disk(no_hydrate, log=quiet)):.3f}s median of 5")
+        print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""Strict offline validation of rendered Kubernetes objects against the k8s OpenAPI and upstream CRD schemas."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+
+from generator.errors import format_loc
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DEFS_ID = "https://kubernetes.io/api/_definitions.json"
+_OBJECT_META = f"{_DEFS_ID}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+# JSON Schema keywords a structural CRD schema may use; descriptions, defaults and x-kubernetes-* are dropped.
+_KEEP = {"type", "enum", "pattern", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems",
+         "minProperties", "maxProperties", "multipleOf", "uniqueItems", "required", "anyOf", "allOf", "oneOf", "not"}
+
+
+class SchemaError(Exception):
+    """The validator cannot be set up (no CRDs, unsupported Kubernetes version); the message says what to do."""
+
+
+@dataclass(frozen=True, order=True)
+class SchemaFinding:
+    source: str
+    doc: int
+    kind: str
+    name: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.source}#{self.doc} {self.kind} {self.name}: {where}{self.message}"
+
+
+# ---------------------------------------------------------------- built-in kinds (kubernetes-validate's bundle)
+
+def _bundle_root() -> Path:
+    spec = importlib.util.find_spec("kubernetes_validate")  # locate without importing: its __init__ is heavy
+    if spec is None or not spec.submodule_search_locations:
+        raise SchemaError("the kubernetes-validate package is not installed (pip install -e '.[test]')")
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+
+
+@cache
+def _json(path: Path) -> Any:
+    with open(path, "rb") as f:
+        return json.load(f)
+
+
+@cache
+def _k8s_dir(kube_version: str) -> Path:
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?", kube_version.strip())
+    root = _bundle_root()
+    found = root / f"v{m[1]}.{m[2]}.0-local-strict" if m else None
+    if found is None or not found.is_dir():
+        known = sorted((p.name[1:].rsplit(".", 1)[0] for p in root.glob("v*-local-strict")),
+                       key=lambda v: tuple(map(int, v.split("."))))
+        raise SchemaError(f"Kubernetes version {kube_version!r} is not supported; "
+                          f"use MAJOR.MINOR, one of {', '.join(known)}")
+    return found
+
+
+@cache
+def _k8s_registry(directory: Path) -> Registry:
+    defs = _json(directory / "_definitions.json")
+    return Registry().with_resource(_DEFS_ID, Resource.from_contents(defs)).crawl()
+
+
+@cache
+def _k8s_kinds(directory: Path) -> dict[tuple[str, str], Path]:
+    """(apiVersion, kind) -> per-kind schema file. File names follow the Go package of the definition
+    (io.k8s.api.apps.v1.Deployment -> deployment-apps-v1.json, core is left out), not the API group."""
+    files = set(os.listdir(directory))
+    kinds = {}
+    for name, definition in _json(directory / "_definitions.json")["$defs"].items():
+        *_, package, version, type_name = name.split(".")
+        stem = f"{type_name.lower()}-{version}" if package == "core" else f"{type_name.lower()}-{package}-{version}"
+        if f"{stem}.json" not in files:
+            continue
+        for gvk in definition.get("x-kubernetes-group-version-kind", ()):
+            api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+            kinds[(api_version, gvk["kind"])] = directory / f"{stem}.json"
+    return kinds
+
+
+# ---------------------------------------------------------------- custom resources (upstream CRD files)
+
+@cache
+def _crd_file(path: str, mtime_ns: int, size: int) -> tuple[dict, ...]:
+    """The CRDs in one file, parsed once per process (the stat fields in the key catch rewrites)."""
+    try:
+        with open(path, "rb") as f:
+            docs = list(yaml.load_all(f, Loader=_Loader))
+    except yaml.YAMLError as e:
+        raise SchemaError(f"{path}: not valid YAML ({e}); fetch it again with `make schemas`") from None
+    return tuple(d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition")
+
+
+def _crds(crd_dir: Path) -> dict[tuple[str, str], tuple[Path, int, dict, str]]:
+    """(apiVersion, kind) -> (file, its mtime, CRD, version) for every served version of each CRD under crd_dir."""
+    out = {}
+    for path in sorted(p for p in crd_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+        st = path.stat()
+        for crd in _crd_file(str(path), st.st_mtime_ns, st.st_size):
+            spec = crd.get("spec", {})
+            for v in spec.get("versions", ()):
+                if v.get("served") and "openAPIV3Schema" in v.get("schema", {}):
+                    gvk = (f"{spec['group']}/{v['name']}", spec["names"]["kind"])
+                    out[gvk] = (path, st.st_mtime_ns, crd, v["name"])
+    return out
+
+
+def _python_pattern(pattern: str) -> str | None:
+    """Go RE2 accepts inline flags anywhere ('^(?i)(abort|warn)?$'); Python only at the start."""
+    for candidate in (pattern, "".join(f"(?{f})" for f in re.findall(r"\(\?([imsU]+)\)", pattern))
+                      + re.sub(r"\(\?[imsU]+\)", "", pattern)):
+        try:
+            re.compile(candidate)
+            return candidate
+        except re.error:
+            pass
+    return None  # unchecked rather than a crash in the middle of validation
+
+
+def _strict(node: dict, optional: bool) -> dict:
+    """A structural-schema node as strict JSON Schema, the way the API server's field validation reads it."""
+    out = {k: v for k, v in node.items() if k in _KEEP}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("anyOf", None)  # kubebuilder's [{type: integer}, {type: string}], said once as a type
+        out["type"] = ["integer", "string"]
+    if "pattern" in out and (pattern := _python_pattern(out.pop("pattern"))) is not None:
+        out["pattern"] = pattern
+    required = set(node.get("required", ()))
+    if "properties" in node:
+        out["properties"] = {k: _strict(v, k not in required) for k, v in node["properties"].items()}
+    if isinstance(node.get("items"), dict):
+        out["items"] = _strict(node["items"], False)
+    if isinstance(node.get("additionalProperties"), dict):
+        out["additionalProperties"] = _strict(node["additionalProperties"], False)
+    elif "additionalProperties" in node:
+        out["additionalProperties"] = node["additionalProperties"]
+    elif (("properties" in node or node.get("type") == "object")
+          and not node.get("x-kubernetes-preserve-unknown-fields")):
+        # An object without properties is an empty struct: the API server prunes (strict mode: rejects) its fields.
+        out["additionalProperties"] = False
+    # The API server drops null optional fields instead of rejecting them, as the built-in strict schemas do.
+    if (node.get("nullable") or optional) and isinstance(out.get("type"), (str, list)):
+        types = [out["type"]] if isinstance(out["type"], str) else out["type"]
+        out["type"] = [*types, "null"] if "null" not in types else types
+    return out
+
+
+def _crd_schema(crd: dict, version: str) -> dict:
+    spec = crd["spec"]
+    v = next(v for v in spec["versions"] if v["name"] == version)
+    schema = _strict(v["schema"]["openAPIV3Schema"], False)
+    props = schema.setdefault("properties", {})
+    props["apiVersion"] = {"type": "string", "const": f"{spec['group']}/{version}"}
+    props["kind"] = {"type": "string", "const": spec["names"]["kind"]}
+    props["metadata"] = {"$ref": _OBJECT_META}
+    schema["required"] = sorted({*schema.get("required", ()), "apiVersion", "kind"})
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://eco2.invalid/crd/{spec['group']}/{version}/{spec['names']['kind']}"
+    return schema
+
+
+# ---------------------------------------------------------------- error wording
+
+def _type_name(value: object) -> str:
+    for t, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+                    (dict, "object"), (list, "array"), (type(None), "null")):
+        if isinstance(value, t):
+            return name
+    return type(value).__name__
+
+
+def _got(value: object) -> str:
+    if isinstance(value, (dict, list)) or value is None:
+        return _type_name(value)
+    shown = json.dumps(value) if isinstance(value, (str, int, float, bool)) else repr(value)
+    return f"{_type_name(value)} {shown[:60]}"
+
+
+def _expected(types: list) -> str:
+    named = [t for t in dict.fromkeys(types) if t != "null"] or ["null"]
+    return " or ".join(named)
+
+
+def _explain(err: ValidationError) -> Iterator[tuple[tuple, str]]:
+    """(path, message) for one jsonschema error, reworded; anyOf/oneOf are narrowed to their best branch."""
+    path, v, value, inst = tuple(err.absolute_path), err.validator, err.validator_value, err.instance
+    if v in ("anyOf", "oneOf") and err.context:
+        if all(e.validator == "type" and not e.path for e in err.context):
+            types = [t for e in err.context for t in ([e.validator_value] if isinstance(e.validator_value, str)
+                                                       else e.validator_value)]
+            yield path, f"expected {_expected(types)}, got {_got(inst)}"
+            return
+        best = best_match([err])
+        if best is not err:
+            yield from _explain(best)
+            return
+    if v == "additionalProperties" and value is False and isinstance(inst, dict):
+        known, patterns = err.schema.get("properties", {}), err.schema.get("patternProperties", {})
+        for key in inst:
+            if key not in known and not any(re.search(p, key) for p in patterns):
+                yield (*path, key), f'unknown field "{key}"'
+    elif v == "required" and isinstance(inst, dict):
+        for key in value:
+            if key not in inst:
+                yield (*path, key), f'missing required field "{key}"'
+    elif v == "type":
+        yield path, f"expected {_expected([value] if isinstance(value, str) else value)}, got {_got(inst)}"
+    elif v == "enum":
+        yield path, f"must be one of {', '.join(json.dumps(x) for x in value)}; got {_got(inst)}"
+    elif v == "pattern":
+        yield path, f"must match {value}, got {_got(inst)}"
+    elif v == "const":
+        yield path, f"must be {json.dumps(value)}, got {_got(inst)}"
+    else:
+        yield path, " ".join(err.message.split())[:300]
+
+
+# ---------------------------------------------------------------- the validator
+
+# Module-level so that every Validator in the process (one per command, one per test) shares them.
+_VALIDATORS: dict[tuple, jsonschema.protocols.Validator] = {}
+
+
+class Validator:
+    """Validates documents for one Kubernetes version against its built-in schemas and the CRDs in crd_dir."""
+
+    def __init__(self, kube_version: str, crd_dir: Path):
+        self.kube_version = kube_version
+        self.crd_dir = Path(crd_dir)
+        self._k8s = _k8s_dir(kube_version)
+        if not self.crd_dir.is_dir():
+            raise SchemaError(f"CRD directory {self.crd_dir} does not exist; run `make schemas` or set ECO2_CRDS")
+        self._builtin = _k8s_kinds(self._k8s)
+        self._custom = _crds(self.crd_dir)
+
+    def kinds(self) -> set[tuple[str, str]]:
+        """The (apiVersion, kind) pairs this validator has a schema for."""
+        return set(self._builtin) | set(self._custom)
+
+    def _validator(self, api_version: str, kind: str):
+        gvk = (api_version, kind)
+        if gvk in self._builtin:
+            key: tuple = (self._k8s, *gvk)
+        elif gvk in self._custom:
+            key = (self._k8s, *gvk, *self._custom[gvk][:2])  # the CRD file and its mtime
+        else:
+            return None
+        if key not in _VALIDATORS:
+            schema = _json(self._builtin[gvk]) if gvk in self._builtin else _crd_schema(*self._custom[gvk][2:])
+            _VALIDATORS[key] = jsonschema.Draft202012Validator(schema, registry=_k8s_registry(self._k8s))
+        return _VALIDATORS[key]
+
+    def _no_schema(self, api_version: str, kind: str) -> str:
+        hint = f"not a built-in kind of Kubernetes {self.kube_version} and no CRD for it in {self.crd_dir}"
+        elsewhere = sorted(a for a, k in self.kinds() if k == kind)
+        alike = sorted({k for _, k in self.kinds() if k.lower() == kind.lower() and k != kind})
+        if elsewhere:
+            hint += f" ({kind} exists as {', '.join(elsewhere)})"
+        elif alike:
+            hint += f" (did you mean {', '.join(alike)}?)"
+        return f"no schema for {api_version} {kind}; {hint}"
+
+    def validate(self, source: str, doc_index: int, doc: object) -> list[SchemaFinding]:
+        """Every problem in one parsed document; an empty list means it is valid."""
+        if not isinstance(doc, dict):
+            return [SchemaFinding(source, doc_index, "?", "?", "",
+                                  f"expected a Kubernetes object (a mapping), got {_type_name(doc)}")]
+        api_version, kind = doc.get("apiVersion"), doc.get("kind")
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        name = "?" if meta.get("name") is None else str(meta["name"])
+        if meta.get("namespace") is not None:
+            name = f"{meta['namespace']}/{name}"
+        shown_kind = kind if isinstance(kind, str) and kind else "?"
+
+        def finding(path: tuple, message: str) -> SchemaFinding:
+            return SchemaFinding(source, doc_index, shown_kind, name, format_loc(path), message)
+
+        problems = [finding((f,), f'missing required field "{f}"') if v in (None, "")
+                    else finding((f,), f"expected string, got {_got(v)}")
+                    for f, v in (("apiVersion", api_version), ("kind", kind)) if not isinstance(v, str) or not v]
+        if problems:
+            return problems
+        validator = self._validator(api_version, kind)
+        if validator is None:
+            return [finding((), self._no_schema(api_version, kind))]
+        found = (finding(p, m) for err in validator.iter_errors(doc) for p, m in _explain(err))
+        return sorted(set(found))
+
+    def validate_stream(self, source: str, text: str) -> list[SchemaFinding]:
+        """Every problem in a multi-document YAML text. Documents are numbered by position, empty ones included."""
+        findings: list[SchemaFinding] = []
+        index = -1
+        try:
+            for index, doc in enumerate(yaml.load_all(text, Loader=_Loader)):
+                if doc is not None:
+                    findings += self.validate(source, index, doc)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or str(e)
+            findings.append(SchemaFinding(source, index + 1, "?", "?", "", f"not valid YAML{where}: {problem}"))
+        return findings

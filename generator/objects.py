@@ -1,0 +1,162 @@
+"""The rendered objects of a tree, indexed for cross-object checks: kinds, namespaces, pods, ports."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Iterator
+
+from . import yamlio
+
+_RENDERED = re.compile(r"^rendered/(?P<env>[^/]+)/(?P<dir>apps|manifests|values)/(?P<app>[^/]+)\.ya?ml$")
+POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Rollout", "Job", "CronJob", "Pod"}
+
+
+@dataclass(frozen=True)
+class Obj:
+    """One document of a generated file, with the app it belongs to and the namespace it lands in."""
+
+    source: str
+    index: int
+    doc: dict[str, Any]
+    app: str | None
+    namespace: str  # metadata.namespace, else the Application's destination namespace, else ""
+
+    @property
+    def kind(self) -> str:
+        return str(self.doc.get("kind", "?"))
+
+    @property
+    def name(self) -> str:
+        return str((self.doc.get("metadata") or {}).get("name", "?"))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return (self.doc.get("metadata") or {}).get("labels") or {}
+
+    @property
+    def ref(self) -> str:
+        """Kind/namespace/name, the form waivers use."""
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+    @property
+    def shown(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    def pod(self) -> tuple[dict[str, str], dict[str, Any]] | None:
+        """(pod labels, pod spec) of a workload's pod template."""
+        spec = self.doc.get("spec") or {}
+        if self.kind == "Pod":
+            return self.labels, spec
+        if self.kind == "CronJob":
+            spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+        if self.kind in POD_KINDS:
+            template = spec.get("template") or {}
+            return (template.get("metadata") or {}).get("labels") or {}, template.get("spec") or {}
+        return None
+
+
+def matches(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A metav1.LabelSelector (matchLabels + matchExpressions); an empty selector matches everything."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def containers(podspec: dict[str, Any], init: bool = True) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(field, index, container) for containers and, optionally, init containers."""
+    fields = ("containers", "initContainers") if init else ("containers",)
+    for field in fields:
+        for i, c in enumerate(podspec.get(field) or []):
+            yield field, i, c
+
+
+@dataclass
+class Index:
+    objs: list[Obj]
+
+    @cached_property
+    def by_kind(self) -> dict[str, list[Obj]]:
+        out: dict[str, list[Obj]] = {}
+        for o in self.objs:
+            out.setdefault(o.kind, []).append(o)
+        return out
+
+    def kind(self, *kinds: str) -> list[Obj]:
+        return [o for k in kinds for o in self.by_kind.get(k, [])]
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        for o in self.by_kind.get(kind, []):
+            if o.namespace == namespace and o.name == name:
+                return o
+        return None
+
+    @cached_property
+    def workloads(self) -> list[Obj]:
+        return [o for o in self.objs if o.pod() is not None]
+
+    def pods_matching(self, namespace: str, selector: dict[str, str]) -> list[Obj]:
+        return [w for w in self.workloads if w.namespace == namespace and matches(selector, w.pod()[0])]
+
+    @cached_property
+    def namespaces(self) -> set[str]:
+        return {o.name for o in self.kind("Namespace")}
+
+
+def app_of(path: str) -> tuple[str | None, str | None, str | None]:
+    """(environment, directory, app) for rendered/<env>/<dir>/<app>.yaml, else Nones."""
+    m = _RENDERED.match(path)
+    return (m["env"], m["dir"], m["app"]) if m else (None, None, None)
+
+
+def collect(files: dict[str, bytes]) -> tuple[list[Obj], list[tuple[str, str]]]:
+    """Every Kubernetes object under rendered/ (apps, manifests, nodes) and argocd/; values files are not objects.
+
+    Returns the objects and (file, error) pairs for files that do not parse.
+    """
+    destination: dict[tuple[str, str], str] = {}
+    parsed: dict[str, list[Any]] = {}
+    errors = []
+    for path, data in sorted(files.items()):
+        if not path.endswith((".yaml", ".yml")) or not path.startswith(("rendered/", "argocd/")):
+            continue
+        env, directory, app = app_of(path)
+        if directory == "values":
+            continue
+        try:
+            parsed[path] = yamlio.load_all(data.decode("utf-8"))
+        except Exception as exc:  # noqa: BLE001 - reported as a finding, not a crash
+            errors.append((path, f"does not parse as YAML: {exc}"))
+            continue
+        if directory == "apps":
+            for doc in parsed[path]:
+                if isinstance(doc, dict) and doc.get("kind") == "Application":
+                    ns = ((doc.get("spec") or {}).get("destination") or {}).get("namespace", "")
+                    destination[(env, app)] = ns
+    objs = []
+    for path, docs in parsed.items():
+        env, directory, app = app_of(path)
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, dict):
+                continue
+            ns = (doc.get("metadata") or {}).get("namespace")
+            if ns is None and directory == "manifests":
+                ns = destination.get((env, app), "")
+            objs.append(Obj(path, i, doc, app if directory in ("apps", "manifests") else None, ns or ""))
+    return objs, errors

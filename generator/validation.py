@@ -1,0 +1,113 @@
+"""Validate a generated tree: schemas, cross-object references, policy; waivers; findings tied to the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from . import policy, references, resolve, yamlio
+from .crds import resolve_crd_dir
+from .kubeschema import Validator
+from .loader import Loaded
+from .objects import Index, Obj, app_of, collect
+
+
+@dataclass(frozen=True, order=True)
+class Issue:
+    source: str
+    doc: int
+    check: str
+    object: str  # "Kind namespace/name"
+    path: str
+    message: str
+    model: str = ""  # "values/services.yaml:67:3 services.waste.probes" where it can be traced
+
+    def __str__(self) -> str:
+        where = f"{self.source}#{self.doc}" if self.doc >= 0 else self.source
+        text = f"{where} {self.object}: {self.path}: {self.message} [{self.check}]" if self.path else \
+            f"{where} {self.object}: {self.message} [{self.check}]"
+        return f"{text}\n    model: {self.model}" if self.model else text
+
+
+@dataclass
+class Report:
+    issues: list[Issue]
+    waived: list[tuple[Issue, str]]
+    documents: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def lines(self) -> list[str]:
+        out = [str(i) for i in self.issues]
+        out += [f"waived: {i.source}#{i.doc} {i.object}: {i.message} [{i.check}] — {reason}" for i, reason in self.waived]
+        return out
+
+
+def _model_field(loaded: Loaded | None, app: str | None, suffix: tuple) -> str:
+    if loaded is None or app is None:
+        return ""
+    comp = resolve.by_name(loaded.model).get(app)
+    if comp is None:
+        return ""
+    spec_fields = set(type(comp.spec).model_fields) if comp.spec is not None else set()
+    aliases = {f.alias or n for n, f in type(comp.spec).model_fields.items()} if comp.spec is not None else set()
+    loc = comp.loc + tuple(p for p in suffix if p in aliases or p in spec_fields)
+    file, line, col, path = loaded.source.locate(loc)
+    return f"{file}:{line}:{col} {path}"
+
+
+def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, kube_version: str,
+                   crd_dir: Path | None = None) -> Report:
+    """Everything under rendered/ and argocd/ in `files` (path -> bytes), as Argo CD and the cluster would see it."""
+    objs, unreadable = collect(files)
+    issues: list[Issue] = [Issue(path, -1, "schema", "?", "", error) for path, error in unreadable]
+
+    def issue(obj: Obj, check: str, path: str, message: str, suffix: tuple = ()) -> Issue:
+        return Issue(obj.source, obj.index, check, obj.shown, path, message, _model_field(loaded, obj.app, suffix))
+
+    schema = Validator(kube_version, resolve_crd_dir(crd_dir, Path(__file__).resolve().parents[1]))
+    for obj in objs:
+        for f in schema.validate(obj.source, obj.index, obj.doc):
+            issues.append(issue(obj, "schema", f.path, f.message))
+
+    ctx = references.Context(Index(objs), loaded.model if loaded else None, repo)
+    for obj, check, path, message, suffix in references.run(ctx):
+        issues.append(issue(obj, check, path, message, suffix))
+    manifests = [o for o in objs if app_of(o.source)[1] == "manifests"]
+    for obj, check, path, message, suffix in policy.pods(manifests):
+        issues.append(issue(obj, check, path, message, suffix))
+    issues += _credentials(files, objs, loaded)
+
+    waivers = {(w.check, w.object): w.reason for w in loaded.model.waivers} if loaded else {}
+    kept, waived = [], []
+    by_source = {(o.source, o.index): o for o in objs}
+    for i in sorted(set(issues)):
+        obj = by_source.get((i.source, i.doc))
+        reason = waivers.get((i.check, obj.ref)) if obj is not None else None
+        (waived.append((i, reason)) if reason else kept.append(i))
+    return Report(kept, waived, len(objs))
+
+
+def _credentials(files: dict[str, bytes], objs: list[Obj], loaded: Loaded | None) -> Iterable[Issue]:
+    """No plaintext credentials anywhere under rendered/ or argocd/, values files included."""
+    from .errors import format_loc
+
+    by_source: dict[str, list[Obj]] = {}
+    for o in objs:
+        by_source.setdefault(o.source, []).append(o)
+    for path, data in sorted(files.items()):
+        if not path.startswith(("rendered/", "argocd/")) or not path.endswith((".yaml", ".yml")):
+            continue
+        if path in by_source:
+            docs = [(o.index, o.doc, o.shown, o.app) for o in by_source[path]]
+        else:  # values files: not objects, still scanned
+            try:
+                docs = [(i, d, "values", app_of(path)[2]) for i, d in enumerate(yamlio.load_all(data.decode("utf-8")))]
+            except Exception:  # noqa: BLE001 - unreadable files are reported by collect()
+                continue
+        for index, doc, shown, app in docs:
+            for loc, what in policy.credential_problems(doc):
+                yield Issue(path, index, "policy.credentials", shown, format_loc(loc), what, _model_field(loaded, app, ("env",)))
