@@ -1,0 +1,126 @@
+"""Command line: parses flags, calls the library, maps outcomes to exit codes (0 ok, 1 drift/findings, 2 bad input)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import pipeline
+from .errors import InvalidModel, UsageError, ValidationFailed
+from .kubeschema import SchemaError
+from .cli_diff import diff_command
+from .cli_setimage import set_image_command
+from .helm import HelmError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
+
+
+def _fail(lines: list[str], code: int) -> None:
+    for line in lines:
+        click.echo(line, err=True)
+    sys.exit(code)
+
+
+def _options(root: str, values: str | None, hydrate: bool = True, crds: str | None = None) -> pipeline.Options:
+    root_path = Path(root).resolve()
+    return pipeline.Options(root=root_path, values=Path(values).resolve() if values else root_path / "values",
+                            hydrate=hydrate, validate=hydrate, crds=Path(crds) if crds else None)
+
+
+def _guarded(fn):
+    """Turn expected failures into one-line messages and exit codes; anything else is a bug and keeps its traceback."""
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InvalidModel as exc:
+            _fail([str(p) for p in exc.problems], EXIT_INVALID)  # one line per problem, nothing else
+        except ValidationFailed as exc:
+            _fail(exc.lines + [f"{exc.count} validation finding(s); nothing was written."], EXIT_FINDINGS)
+        except (HelmError, UsageError, SchemaError) as exc:
+            _fail([f"error: {exc}", "nothing was written."], EXIT_INVALID)
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+root_option = click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+                           help="Repository root (holds charts/, rendered/, argocd/).")
+crds_option = click.option("--crds", default=None, type=click.Path(file_okay=False),
+                           help="CRD schema directory [default: $ECO2_CRDS, ../shared/crds, .cache/crds (make schemas)].")
+values_option = click.option("--values", "values", default=None, type=click.Path(file_okay=False),
+                             help="Model directory [default: <root>/values].")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Render the Eco² cluster model in values/ into Helm values, Argo CD Applications and manifests."""
+
+
+@main.command()
+@root_option
+@values_option
+@crds_option
+@click.option("--no-hydrate", is_flag=True, help="Skip `helm template` and validation (values, Applications, bootstrap only).")
+@_guarded
+def render(root: str, values: str | None, crds: str | None, no_hydrate: bool) -> None:
+    """Write rendered/, argocd/ and the schemas, validated; all or nothing."""
+    pipeline.render_to_disk(_options(root, values, hydrate=not no_hydrate, crds=crds))
+
+
+@main.command()
+@root_option
+@values_option
+@crds_option
+@_guarded
+def check(root: str, values: str | None, crds: str | None) -> None:
+    """Exit 1 with a unified diff if anything generated differs from what is committed."""
+    diffs = pipeline.check(_options(root, values, crds=crds))
+    if diffs:
+        click.echo("".join(diffs), nl=False)
+        _fail([f"{len(diffs)} generated file(s) out of date: run `make render` and commit the result."], EXIT_FINDINGS)
+    click.echo("rendered output is up to date", err=True)
+
+
+@main.command()
+@root_option
+@values_option
+@crds_option
+@_guarded
+def validate(root: str, values: str | None, crds: str | None) -> None:
+    """Validate what is on disk under rendered/ and argocd/: schemas, references, policy (exit 1 on findings)."""
+    report = pipeline.validate_on_disk(_options(root, values, crds=crds))
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        _fail([f"{len(report.issues)} finding(s) in {report.documents} objects."], EXIT_FINDINGS)
+    click.echo(f"{report.documents} objects valid", err=True)
+
+
+@main.command("helm-lint")
+@root_option
+@_guarded
+def helm_lint(root: str) -> None:
+    """helm lint --strict every local chart with each of its ci/*-values.yaml scenarios."""
+    from .helm import find_helm
+
+    helm, count = find_helm(), 0
+    for chart in sorted(Path(root, "charts").glob("*/Chart.yaml")):
+        scenarios = sorted((chart.parent / "ci").glob("*-values.yaml"))
+        if "type: library" in chart.read_text():
+            continue
+        if not scenarios:
+            _fail([f"{chart.parent}: no ci/*-values.yaml scenario to lint with"], EXIT_FINDINGS)
+        for scenario in scenarios:
+            try:
+                helm.lint(chart.parent, [scenario], strict=True)
+            except HelmError as exc:
+                _fail([f"{scenario}: {exc}"], EXIT_FINDINGS)
+            count += 1
+    click.echo(f"helm lint --strict: {count} chart scenario(s) clean ({helm.describe()})", err=True)
+
+
+# Commands with their own modules (each keeps its library separate from its flags).
+main.add_command(diff_command)
+main.add_command(set_image_command)

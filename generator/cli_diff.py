@@ -1,0 +1,61 @@
+"""The `diff` command: what changes in the cluster between two refs, object by object (exit 0, 3 danger, 2 usage)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import semdiff
+
+EXIT_OK, EXIT_USAGE, EXIT_DANGER = 0, 2, 3
+
+
+class _OneLineErrors(click.Command):
+    """Usage errors as one line (`Error: Missing option '--base'.`), like every other error of this command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.ctx = None  # without a context click prints the message alone, not the usage block
+            raise
+
+
+@click.command("diff", cls=_OneLineErrors)
+@click.option("--base", required=True, metavar="REF", help="Git ref to compare from (e.g. origin/main, HEAD~2).")
+@click.option("--head", default=None, metavar="REF", help="Git ref to compare to [default: the working tree].")
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False, exists=True),
+              help="Repository root (holds rendered/ and argocd/).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
+              help="Terminal text, or Markdown for a PR comment (cut under GitHub's 65,536 characters).")
+@click.option("--all", "show_all", is_flag=True, help="Keep noise: chart and version labels, checksum annotations.")
+@click.option("--ack-danger", is_flag=True, help="Exit 0 even when a change is dangerous (it is still shown).")
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write the report to FILE, not stdout.")
+def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: bool, ack_danger: bool,
+                 output: str | None) -> None:
+    """Show what changes in the cluster between BASE and HEAD: a model-level summary, dangers, then per object."""
+    root_path = Path(root)
+    try:
+        old = semdiff.read_git(root_path, base)
+        new = semdiff.read_git(root_path, head) if head else semdiff.read_worktree(root_path)
+        report = semdiff.compare(old, new, keep_noise=show_all)
+    except semdiff.DiffError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if fmt == "markdown":
+        command = f"make diff BASE={base}" if not head else f"python -m generator diff --base {base} --head {head}"
+        text = semdiff.render_markdown(report, acknowledged=ack_danger, command=command)
+    else:
+        text = semdiff.render_text(report, acknowledged=ack_danger, color=output is None)
+    if output:
+        Path(output).write_text(click.unstyle(text), encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if report.dangers and not ack_danger:
+        n = len(report.dangers)
+        click.echo(f"error: {n} dangerous change{'s' if n != 1 else ''} (listed above); "
+                   f"re-run with --ack-danger once you mean it", err=True)
+        sys.exit(EXIT_DANGER)

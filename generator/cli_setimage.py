@@ -1,0 +1,67 @@
+"""The `set-image` command: pin a component's image in values/ in place, then re-render (exit 0 ok, 2 bad input)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import setimage
+from .errors import InvalidModel, UsageError, ValidationFailed
+from .helm import HelmError
+from .kubeschema import SchemaError
+
+# Not imported from .cli: cli.py imports this module to register the command, and the reverse import would be circular.
+EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
+
+
+@click.command("set-image", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("component")
+@click.argument("ref", metavar="REF")
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Repository root (holds values/, charts/, rendered/).")
+@click.option("--values", "values", default=None, type=click.Path(file_okay=False),
+              help="Model directory [default: <root>/values].")
+@click.option("--crds", default=None, type=click.Path(file_okay=False),
+              help="CRD schema directory for validating the re-render (as for `render`).")
+@click.option("--no-render", is_flag=True, help="Only edit values/; run `make render` later.")
+def set_image_command(component: str, ref: str, root: str, values: str | None, crds: str | None, no_render: bool) -> None:
+    """Pin COMPONENT's image to REF and re-render.
+
+    REF is an immutable tag (v0.6.1, 16.10-alpine, sha-abc1234), a digest (sha256:<64 hex>), or both
+    as <tag>@sha256:<64 hex>. A tag sets `tag`, a digest sets `digest`; the other is kept. Only the
+    bytes of that value change in values/ (comments and formatting stay); a field not written yet is
+    added next to its siblings. The whole model is checked on a copy before anything is written.
+    """
+    root_path = Path(root).resolve()
+    values_path = Path(values).resolve() if values else root_path / "values"
+    try:
+        result = setimage.set_image(root_path, component, ref, values=values_path, render=not no_render,
+                                    crds=Path(crds) if crds else None)
+    except InvalidModel as exc:
+        for problem in exc.problems:  # one line per problem, nothing else
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_INVALID)
+    except ValidationFailed as exc:  # the new image renders objects the cluster would reject: the edit was undone
+        for line in exc.lines:
+            click.echo(line, err=True)
+        click.echo(f"{exc.count} validation finding(s); nothing was written.", err=True)
+        sys.exit(EXIT_FINDINGS)
+    except (HelmError, UsageError, SchemaError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        click.echo("nothing was written.", err=True)
+        sys.exit(EXIT_INVALID)
+    p = result.plan
+    for note in p.notes:
+        click.echo(f"note: {note}", err=True)
+    if p.noop:
+        current = ", ".join(f"{p.field}.{k} is already {v}" for k, v in setimage.Ref.parse(ref).fields().items())
+        click.echo(f"{current}; nothing to do", err=True)
+        return
+    for change in p.changes:
+        click.echo(str(change))
+    for rel in result.rendered:
+        click.echo(f"rendered: {rel}")
+    if no_render:
+        click.echo("not rendered (--no-render): run `make render` before committing", err=True)

@@ -1,0 +1,351 @@
+"""set-image: a byte-exact edit of one image in values/, validated on a copy, then re-rendered (or nothing changes)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO, copy_repo
+from generator import pipeline, setimage
+from generator.cli_setimage import set_image_command
+from generator.errors import InvalidModel, ValidationFailed
+from generator.helm import HelmError
+from generator.loader import load
+
+COMMENTED = Path(__file__).parent / "set_image_cases" / "commented" / "values"
+DIGEST4 = "sha256:" + "4" * 64
+DIGEST5 = "sha256:" + "5" * 64
+
+
+def files(values: Path) -> dict[str, bytes]:
+    """Every file of a model directory by name, bytes exactly (a leftover temp file would show up here too)."""
+    return {p.name: p.read_bytes() for p in sorted(values.iterdir())}
+
+
+def commented_copy(tmp_path: Path, variant: str = "lf") -> Path:
+    """The commented model in tmp_path/values: as stored (LF), with CRLF line ends, or CRLF plus a UTF-8 BOM.
+
+    The CRLF variants are made here rather than stored, so no git or editor setting can normalise them away.
+    """
+    values = tmp_path / "values"
+    shutil.copytree(COMMENTED, values)
+    if variant != "lf":
+        for p in values.glob("*.yaml"):
+            text = p.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            p.write_bytes((b"\xef\xbb\xbf" if variant == "crlf-bom" else b"") + text)
+    return values
+
+
+def run(root: Path, *args: str):
+    return CliRunner().invoke(set_image_command, [*args, "--root", str(root), "--no-render"])
+
+
+def changed_lines(before: bytes, after: bytes) -> list[tuple[str, str]]:
+    """(old, new) per changed line, keeping line ends; a line added or removed pairs with ''."""
+    a = before.decode("utf-8").splitlines(keepends=True)
+    b = after.decode("utf-8").splitlines(keepends=True)
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op != "equal":
+            olds, news = a[i1:i2], b[j1:j2]
+            n = max(len(olds), len(news))
+            out += [((olds + [""] * n)[k], (news + [""] * n)[k]) for k in range(n)]
+    return out
+
+
+def test_fixture_is_as_awkward_as_the_tests_need():
+    """Guards the fixture: if someone 'tidies' it, the byte-exact tests below would prove much less."""
+    text = (COMMENTED / "services.yaml").read_text(encoding="utf-8")
+    assert len(re.findall(r"tag:", text)) >= 8  # the sed pitfall: many tag: lines, some in comments and values
+    assert text.count("tag: 1.0.0") >= 2 and "'1.0.0'" in text and '"1.0.0"' in text
+    assert re.search(r"[가-힣]", text) and not text.endswith("\n")
+    assert "image: {\n" in text and "    image:\n      # " in text
+    load(COMMENTED)  # and it is a valid model
+
+
+# (component, ref, fragment of the line before, what that fragment must become) - one line, one splice.
+SPLICES = [
+    ("hello", "v1.0.1", "tag: 1.0.0}", "tag: v1.0.1}"),
+    ("hello", "16.11", "tag: 1.0.0}", 'tag: "16.11"}'),  # plain 16.11 would load as a float: quoted
+    ("single", "1.0.1", "tag:  '1.0.0'   }", "tag:  '1.0.1'   }"),
+    ("double", "1.0.1", 'tag:    "1.0.0"      #', 'tag:    "1.0.1"      #'),
+    ("both", "sha-def5678", "tag: sha-abc1234,", "tag: sha-def5678,"),
+    ("both", DIGEST4, "digest: sha256:" + "3" * 64 + "}", f"digest: {DIGEST4}}}"),
+    ("hello", DIGEST5, "tag: 1.0.0}", f"tag: 1.0.0, digest: {DIGEST5}}}"),  # a new key in a flow mapping: same line
+    ("postgresql", "16.11-alpine", "tag: 16.10-alpine   #", "tag: 16.11-alpine   #"),  # block; not the exporter's
+]
+
+
+@pytest.mark.parametrize("variant", ["lf", "crlf", "crlf-bom"])
+@pytest.mark.parametrize("component,ref,old,new", SPLICES, ids=[f"{c}={r[:12]}" for c, r, _, _ in SPLICES])
+def test_only_the_value_bytes_change(tmp_path: Path, variant: str, component: str, ref: str, old: str, new: str):
+    values = commented_copy(tmp_path, variant)
+    before = files(values)
+    result = run(tmp_path, component, ref)
+    assert result.exit_code == 0, result.output
+    after = files(values)
+    assert after.keys() == before.keys()
+    edited = [name for name in before if before[name] != after[name]]
+    assert len(edited) == 1, edited
+    lines = changed_lines(before[edited[0]], after[edited[0]])
+    assert len(lines) == 1, lines
+    old_line, new_line = lines[0]
+    assert old_line.count(old) == 1, (old, old_line)
+    assert new_line == old_line.replace(old, new), (old_line, new_line)
+    # the whole file, byte for byte: that one line replaced, nothing else (line ends and BOM included)
+    assert after[edited[0]] == before[edited[0]].replace(old_line.encode(), new_line.encode(), 1)
+    assert f"{edited[0]}:" in result.stdout and f"→ {ref}" in result.stdout
+
+
+@pytest.mark.parametrize("variant", ["lf", "crlf"])
+@pytest.mark.parametrize("component,added", [
+    ("digest-block", "      tag: v2.0.0"),  # block mapping: a new line with the siblings' indentation
+    ("digest-flow", "      tag: v2.0.0,"),  # flow mapping written over several lines: likewise
+])
+def test_adding_a_tag_to_a_digest_only_image_adds_exactly_one_line(tmp_path: Path, variant: str, component: str, added: str):
+    values = commented_copy(tmp_path, variant)
+    before = files(values)
+    result = run(tmp_path, component, "v2.0.0")
+    assert result.exit_code == 0, result.output
+    assert "(added line)" in result.stdout and "note: " in result.stderr  # the digest still decides what runs
+    after = files(values)
+    assert {n for n in before if before[n] != after[n]} == {"services.yaml"}
+    a, b = before["services.yaml"].decode().splitlines(True), after["services.yaml"].decode().splitlines(True)
+    nl = "\r\n" if variant == "crlf" else "\n"
+    at = next(i for i, line in enumerate(a) if f"registry.example.org/{component}" in line) + 1
+    assert b == a[:at] + [added + nl] + a[at:]
+    model = load(values).model
+    assert model.services[component].image.tag == "v2.0.0" and model.services[component].image.digest
+
+
+def test_tag_and_digest_at_once(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    result = run(tmp_path, "digest-block", f"v2.0.0@{DIGEST4}")
+    assert result.exit_code == 0, result.output
+    image = load(values).model.services["digest-block"].image
+    assert (image.tag, image.digest) == ("v2.0.0", DIGEST4)
+    assert len(changed_lines((COMMENTED / "services.yaml").read_bytes(), (values / "services.yaml").read_bytes())) == 2
+
+
+def test_sed_pitfall_only_the_components_tag_line_changes(tmp_path: Path):
+    """The old `sed -i "s|tag: .*|tag: X|"` rewrote every tag: line; set-image touches one."""
+    values = commented_copy(tmp_path)
+    text = (values / "services.yaml").read_text(encoding="utf-8")
+    sed = re.sub(r"tag: .*", "tag: v9.9.9", text)
+    assert len(changed_lines(text.encode(), sed.encode())) >= 6  # what the old way would have done
+    assert run(tmp_path, "double", "v9.9.9").exit_code == 0
+    (old, new), = changed_lines(text.encode(), (values / "services.yaml").read_bytes())
+    assert '"1.0.0"' in old and '"v9.9.9"' in new
+    model = load(values).model
+    assert {n: s.image.tag for n, s in model.services.items()} == {
+        "hello": "1.0.0", "single": "1.0.0", "double": "v9.9.9", "digest-block": None, "digest-flow": None,
+        "both": "sha-abc1234"}
+    assert model.infra["postgresql"].exporter.image.tag == "16.10-alpine"
+
+
+@pytest.mark.parametrize("ref,field,message", [
+    ("latest", "tag", "tag 'latest' moves"),
+    ("main", "tag", "tag 'main' moves"),
+    ("LATEST", "tag", "tag 'LATEST' moves"),
+    ("1", "tag", "tag '1' is not immutable"),
+    ("", "tag", "tag '' is not immutable"),
+    ("not a tag", "tag", "tag 'not a tag' is not immutable"),
+    ("registry.example.org/hello:v1.2.3", "tag", "not repository:tag"),
+    ("sha256:abc", "digest", "'sha256:abc' is not a digest"),
+    ("sha256:" + "A" * 64, "digest", "is not a digest"),
+    ("v1.2.3@sha256:zz", "digest", "'sha256:zz' is not a digest"),
+])
+def test_rejects_what_the_model_rejects_and_changes_nothing(tmp_path: Path, ref: str, field: str, message: str):
+    values = commented_copy(tmp_path)
+    before = files(values)
+    result = run(tmp_path, "hello", ref)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert re.match(rf"^values/services\.yaml:\d+:\d+: services\.hello\.image\.{field}: ", lines[0]), lines[0]
+    assert message in lines[0]
+    assert files(values) == before
+
+
+def test_same_rule_as_the_loader(tmp_path: Path):
+    """A tag set-image refuses is one the loader refuses when written by hand, with the same message."""
+    values = commented_copy(tmp_path)
+    refused = run(tmp_path, "hello", "stable").stderr.strip()
+    text = (values / "services.yaml").read_text(encoding="utf-8")
+    (values / "services.yaml").write_text(text.replace("tag: 1.0.0}", "tag: stable}", 1), encoding="utf-8")
+    with pytest.raises(InvalidModel) as exc:
+        load(values)
+    assert [str(p) for p in exc.value.problems] == [refused]
+
+
+@pytest.mark.parametrize("component,pattern", [
+    ("helo", r"^values/services\.yaml:\d+:\d+: services\.helo: no component named 'helo' \(did you mean 'hello'\?\)$"),
+    ("postgres", r"^values/infra\.yaml:\d+:\d+: infra\.postgres: no component named 'postgres' \(did you mean 'postgresql'\?\)$"),
+    ("zzz", r"^values/: zzz: no component named 'zzz' \(components with an image: both, digest-block, .*\)$"),
+    ("monitoring", r"^values/infra\.yaml:\d+:\d+: infra\.monitoring: component 'monitoring' has no image: .*upstream chart kube-prometheus-stack 88\.5\.3"),
+    ("platform", r"^values/base\.yaml:\d+:\d+: platform: component 'platform' has no image: it is the platform app"),
+])
+def test_unknown_or_imageless_components(tmp_path: Path, component: str, pattern: str):
+    values = commented_copy(tmp_path)
+    before = files(values)
+    result = run(tmp_path, component, "v1.0.1")
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and re.match(pattern, result.stderr.strip()), result.stderr
+    assert files(values) == before
+
+
+def test_no_op_writes_nothing(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    inode = (values / "services.yaml").stat().st_ino
+    result = run(tmp_path, "single", "1.0.0")
+    assert result.exit_code == 0
+    assert "services.single.image.tag is already 1.0.0; nothing to do" in result.stderr and result.stdout == ""
+    assert (values / "services.yaml").stat().st_ino == inode  # not even rewritten with the same bytes
+    assert files(values) == files(COMMENTED)
+
+
+def test_an_image_shared_through_an_anchor_is_refused(tmp_path: Path):
+    """Splicing the anchored text would move every alias of it too; the meaning check catches that."""
+    values = commented_copy(tmp_path)
+    path = values / "services.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("image: {repository: registry.example.org/hello, tag: 1.0.0}", "image: &shared {repository: registry.example.org/hello, tag: 1.0.0}")
+    text = text.replace("image: {  repository:   registry.example.org/single ,   tag:  '1.0.0'   }", "image: *shared")
+    path.write_text(text, encoding="utf-8")
+    load(values)
+    before = files(values)
+    result = run(tmp_path, "hello", "v1.0.1")
+    assert result.exit_code == 2
+    assert re.match(r"^values/services\.yaml:\d+:\d+: services\.hello\.image: cannot be edited in place: .*anchor", result.stderr)
+    assert files(values) == before
+
+
+def test_the_edited_copy_must_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The last gate before writing is loading the whole edited model: a splice that breaks it never lands."""
+    values = commented_copy(tmp_path)
+    before = files(values)
+    monkeypatch.setattr(setimage, "_scalar", lambda value, style, flow: "16.11")  # plain 16.11 is a float
+    monkeypatch.setattr(setimage, "_only_image_changed", lambda *a: None)  # let the broken text through to the load
+    result = run(tmp_path, "hello", "v1.0.1")
+    assert result.exit_code == 2
+    assert re.match(r"^values/services\.yaml:\d+:\d+: services\.hello\.image\.tag: input should be a valid string", result.stderr), result.stderr
+    assert files(values) == before
+
+
+def test_a_file_changed_after_planning_is_not_overwritten(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    p = setimage.plan(values, "hello", "v1.0.1")
+    theirs = (values / "services.yaml").read_bytes().replace(b"GREETING", b"GREETINGS")
+    (values / "services.yaml").write_bytes(theirs)
+    with pytest.raises(InvalidModel, match="changed on disk"):
+        setimage.write(p)
+    assert (values / "services.yaml").read_bytes() == theirs
+    assert sorted(p.name for p in values.iterdir()) == sorted(p.name for p in COMMENTED.iterdir())
+
+
+def test_a_failed_render_puts_the_model_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    values = commented_copy(tmp_path)
+    before = files(values)
+
+    def broken(opts, log=None):
+        assert (opts.values / "services.yaml").read_bytes() != before["services.yaml"]  # it renders the new model
+        raise HelmError("helm template failed: boom")
+
+    monkeypatch.setattr(pipeline, "render_to_disk", broken)
+    result = CliRunner().invoke(set_image_command, ["hello", "v1.0.1", "--root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["error: helm template failed: boom", "nothing was written."]
+    assert files(values) == before
+
+
+def test_validation_findings_in_the_render_put_the_model_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    values = commented_copy(tmp_path)
+    before = files(values)
+
+    def rejected(opts, log=None):
+        raise ValidationFailed(["rendered/test/manifests/hello.yaml: Deployment/api/hello: image is bad"], 1)
+
+    monkeypatch.setattr(pipeline, "render_to_disk", rejected)
+    result = CliRunner().invoke(set_image_command, ["hello", "v1.0.1", "--root", str(tmp_path)])
+    assert result.exit_code == 1  # findings, as for `render`
+    assert result.stderr.splitlines()[-1] == "1 validation finding(s); nothing was written."
+    assert files(values) == before
+
+
+def test_ref_parsing():
+    assert setimage.Ref.parse("v0.6.1") == setimage.Ref(tag="v0.6.1")
+    assert setimage.Ref.parse(DIGEST4) == setimage.Ref(digest=DIGEST4)
+    assert setimage.Ref.parse(f"sha-abc1234@{DIGEST4}") == setimage.Ref("sha-abc1234", DIGEST4)
+    assert setimage.Ref.parse(f"@{DIGEST4}") == setimage.Ref(digest=DIGEST4)
+    assert setimage.Ref.parse("sha-abc1234") == setimage.Ref(tag="sha-abc1234")  # a build tag, not a digest
+
+
+# ---------------------------------------------------------------- the Eco² model
+
+
+@pytest.fixture
+def eco2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ECO2_CACHE", str(REPO / ".cache"))  # share helm and the hydration cache with the repo
+    return copy_repo(tmp_path / "repo")
+
+
+def generated(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for top in ("rendered", "argocd", "schema") for p in sorted((root / top).rglob("*")) if p.is_file()}
+
+
+def test_eco2_waste_changes_one_line_and_its_rendered_files(eco2: Path):
+    """The issue's definition of done: `make set-image COMPONENT=waste TAG=v0.6.1`, on a copy of this repository.
+
+    HYDRATED: needs every chart under charts/ to render with helm and validate (CRD schemas as for
+    `make render`). If this fails in the baseline render (before set-image runs) or while
+    test_eco2_waste_without_hydration passes, the charts or the repository's own model are the
+    cause, not set-image. Deliberately not skipped or weakened in that case.
+    """
+    pipeline.render_to_disk(pipeline.Options(root=eco2, values=eco2 / "values"), log=lambda _: None)
+    values_before, out_before = files(eco2 / "values"), generated(eco2)
+    result = CliRunner().invoke(set_image_command, ["waste", "v0.6.1", "--root", str(eco2)])
+    assert result.exit_code == 0, result.output
+    values_after, out_after = files(eco2 / "values"), generated(eco2)
+    lines = [(n, d) for n in values_before for d in changed_lines(values_before[n], values_after[n])]
+    assert len(lines) == 1, lines
+    name, (old, new) = lines[0]
+    assert name == "services.yaml" and "waste-api" in old and new == old.replace("tag: v0.6.0", "tag: v0.6.1")
+    changed = {rel for rel in out_before.keys() | out_after.keys() if out_before.get(rel) != out_after.get(rel)}
+    assert changed == {"rendered/prod/values/waste.yaml", "rendered/prod/manifests/waste.yaml"}
+    assert "ghcr.io/eco2-team/waste-api:v0.6.1" in out_after["rendered/prod/manifests/waste.yaml"].decode()
+    assert [l for l in result.stdout.splitlines() if l.startswith("rendered: ")] == [f"rendered: {r}" for r in sorted(changed)]
+    assert re.search(r"^values/services\.yaml:\d+: services\.waste\.image\.tag: v0\.6\.0 → v0\.6\.1$", result.stdout, re.M)
+
+
+def test_eco2_waste_without_hydration(eco2: Path):
+    """The same without helm: only the values file of waste changes (manifests are not produced in this mode)."""
+    opts = pipeline.Options(root=eco2, values=eco2 / "values", hydrate=False)
+    pipeline.render_to_disk(opts, log=lambda _: None)
+    before = generated(eco2)
+    result = setimage.set_image(eco2, "waste", "v0.6.1", hydrate=False, log=lambda _: None)
+    after = generated(eco2)
+    assert result.written and result.rendered == ("rendered/prod/values/waste.yaml",)
+    assert {rel for rel in before.keys() | after.keys() if before.get(rel) != after.get(rel)} == set(result.rendered)
+
+
+@pytest.mark.parametrize("component,ref,file,fragment", [
+    ("ai-worker", "sha-abc1234", "workers.yaml", "ghcr.io/eco2-team/ai-worker, tag: sha-abc1234}"),
+    ("redis", "7.4.6-alpine", "infra.yaml", "docker.io/library/redis, tag: 7.4.6-alpine}"),  # not its exporter
+    ("waste", DIGEST4, "services.yaml", f"waste-api, tag: v0.6.0, digest: {DIGEST4}}}"),
+])
+def test_eco2_other_components_no_render(eco2: Path, component: str, ref: str, file: str, fragment: str):
+    before = files(eco2 / "values")
+    result = run(eco2, component, ref)
+    assert result.exit_code == 0, result.output
+    after = files(eco2 / "values")
+    lines = [(n, d) for n in before for d in changed_lines(before[n], after[n])]
+    assert len(lines) == 1 and lines[0][0] == file and fragment in lines[0][1][1], lines
+    assert not (eco2 / "rendered").exists()  # --no-render
+    load(eco2 / "values")
