@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 GEN := $(PY) -m generator
 
 .DEFAULT_GOAL := help
-.PHONY: help render check test validate schemas helm-lint lint diff set-image bench clean
+.PHONY: help venv render check test validate schemas helm-lint lint diff set-image bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@rm -f $(VENV)/.stamp-* && touch $@
+
+venv: $(STAMP) ## Create or update .venv only (CI calls .venv/bin/python -m generator ... after it)
 
 render: $(STAMP) ## Render values/ into rendered/, argocd/ and the schemas (validated, all or nothing)
 	@$(GEN) render
@@ -39,7 +41,7 @@ bench: $(STAMP) ## Time render (full, warm, no-change), validation and diff; pri
 	@$(PY) bench/validate_bench.py
 	@$(PY) bench/diff_bench.py
 
-diff: $(STAMP) ## What changes in the cluster since a ref: make diff BASE=<ref> [FORMAT=markdown] (exit 3 on danger)
+diff: $(STAMP) ## What changes in the cluster since a ref: make diff BASE=<ref> [FORMAT=markdown] (danger: CLI exit 3)
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [FORMAT=text|markdown]" >&2; exit 2; }
 	@$(PY) -m generator diff --base $(BASE) --format $(or $(FORMAT),text)
 

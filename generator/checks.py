@@ -108,7 +108,7 @@ def _secret_ref(model: Model, loc: tuple, secret: str, key: str | None, namespac
 
 @rule
 def secrets_exist(model: Model) -> Iterator[Finding]:
-    for name, loc, wl in resolve.workloads(model):
+    for _, loc, wl in resolve.workloads(model):
         for env, ref in wl.secret_env.items():
             yield from _secret_ref(model, loc + ("secretEnv", env, "secret"), ref.secret, ref.key, wl.namespace)
     for name, infra in model.infra.items():
@@ -129,7 +129,7 @@ def secrets_exist(model: Model) -> Iterator[Finding]:
 @rule
 def databases_have_a_server(model: Model) -> Iterator[Finding]:
     servers = {c.name for c in resolve.of_kind(model, resolve.POSTGRESQL)}
-    for name, loc, wl in resolve.workloads(model):
+    for _, loc, wl in resolve.workloads(model):
         if wl.database is not None and not servers & set(wl.depends_on):
             yield Finding(loc + ("database",), f"uses database {wl.database!r} but dependsOn names no PostgreSQL "
                                                f"component (PostgreSQL components: {_names(servers)})")
@@ -139,7 +139,7 @@ def databases_have_a_server(model: Model) -> Iterator[Finding]:
 def messaging_references(model: Model) -> Iterator[Finding]:
     msg = model.messaging
     if msg is None:
-        for name, worker in model.workers.items():
+        for name in model.workers:
             yield Finding(("workers", name, "queues"), "workers consume queues, but the model has no messaging section")
         return
     broker = model.infra.get(msg.broker)

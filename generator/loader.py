@@ -146,13 +146,13 @@ def _merge_alternatives(problems: list[Problem]) -> list[Problem]:
     for p in problems:
         groups.setdefault((p.file, p.line, p.col, p.field), []).append(p.message)
     out = []
-    for (file, line, col, field), messages in groups.items():
+    for (file, line, col, path), messages in groups.items():
         got = {m[m.rindex(" (got "):] for m in messages if " (got " in m}
         if len(messages) > 1 and len(got) == 1 and all(" (got " in m for m in messages):
             suffix = got.pop()
             parts = [m[: m.rindex(" (got ")].removeprefix("input should be ") for m in messages]
             messages = [f"input should be {' or '.join(dict.fromkeys(parts))}{suffix}"]
-        out.extend(Problem(file, line, col, field, m) for m in dict.fromkeys(messages))
+        out.extend(Problem(file, line, col, path, m) for m in dict.fromkeys(messages))
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 from . import resolve
 from .model import Model, Taint, Toleration
-from .objects import Index, Obj, containers, label_selector_matches, matches
+from .objects import Index, Obj, containers, label_selector_matches
 
 Finding = tuple  # (obj, check, path, message, model_suffix)
 
@@ -291,6 +291,21 @@ def config_references(ctx: Context) -> Iterator[Finding]:
                 yield w, "ref.secret", where, f"Secret {name!r} is declared only in {', '.join(declared.namespaces)}, not {w.namespace!r}", ("secretEnv",)
             elif key is not None and key not in declared.keys:
                 yield w, "ref.secret", where, f"Secret {name!r} has no key {key!r} in the model", ("secretEnv",)
+
+
+@check
+def volume_mounts(ctx: Context) -> Iterator[Finding]:
+    """Every mount names a volume of its pod (or one of the StatefulSet's claim templates)."""
+    for w in ctx.index.workloads:
+        podspec = w.pod()[1]
+        volumes = {v.get("name") for v in podspec.get("volumes") or []}
+        if w.kind == "StatefulSet":
+            volumes |= {(t.get("metadata") or {}).get("name") for t in (w.doc.get("spec") or {}).get("volumeClaimTemplates") or []}
+        for field, i, c in containers(podspec):
+            for m, mount in enumerate(c.get("volumeMounts") or []):
+                if mount.get("name") not in volumes:
+                    yield (w, "ref.volume-mount", f"spec.template.spec.{field}[{i}].volumeMounts[{m}].name",
+                           f"mounts volume {mount.get('name')!r}, which the pod does not have", ())
 
 
 # ---------------------------------------------------------------- placement

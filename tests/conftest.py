@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from generator import helmvalues, resolve, yamlio
+from generator.helm import find_helm
+from generator.loader import load
+
 REPO = Path(__file__).resolve().parents[1]
 VALUES = REPO / "values"
 
@@ -38,3 +42,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> 
 def model_dir(tmp_path: Path) -> Path:
     """A copy of the Eco² model in values/ that a test may break."""
     return Path(shutil.copytree(VALUES, tmp_path / "values"))
+
+
+@pytest.fixture(scope="session")
+def helm():
+    return find_helm()
+
+
+def write_chart_values(out: Path, *charts: str):
+    """The Eco² model, and (component, values file) for each component one of `charts` renders."""
+    model = load(VALUES).model
+    written = []
+    for comp in resolve.components(model):
+        if helmvalues.local_chart(comp) in charts:
+            path = out / f"{comp.name}.yaml"
+            path.write_text(yamlio.dump(helmvalues.values(model, comp)))
+            written.append((comp, path))
+    return model, written

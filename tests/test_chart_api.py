@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import helmvalues, resolve, yamlio
+from conftest import write_chart_values
+from generator import resolve
 from generator.crds import resolve_crd_dir
-from generator.helm import HelmError, find_helm
+from generator.helm import HelmError
 from generator.kubeschema import Validator
-from generator.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "api"
@@ -67,20 +67,10 @@ class Render:
 
 
 @pytest.fixture(scope="module")
-def helm():
-    return find_helm()
-
-
-@pytest.fixture(scope="module")
 def eco2(tmp_path_factory):
     """The Eco² model, and the values the generator writes for each API service."""
-    model = load(REPO / "values").model
-    out = tmp_path_factory.mktemp("eco2-values")
-    files = {}
-    for comp in resolve.components(model):
-        if helmvalues.local_chart(comp) == "api":
-            files[comp.name] = (comp.namespace, out / f"{comp.name}.yaml")
-            files[comp.name][1].write_text(yamlio.dump(helmvalues.values(model, comp)))
+    model, written = write_chart_values(tmp_path_factory.mktemp("eco2-values"), "api")
+    files = {comp.name: (comp.namespace, path) for comp, path in written}
     assert set(files) == ECO2_APIS
     return model, files
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import helmvalues, resolve, yamlio
+from conftest import write_chart_values
+from generator import helmvalues, resolve
 from generator.crds import resolve_crd_dir
-from generator.helm import HelmError, find_helm
+from generator.helm import HelmError
 from generator.kubeschema import Validator
-from generator.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 CHARTS = ("rabbitmq", "postgresql", "redis")
@@ -70,21 +70,10 @@ class Render:
 
 
 @pytest.fixture(scope="module")
-def helm():
-    return find_helm()
-
-
-@pytest.fixture(scope="module")
 def eco2(tmp_path_factory):
     """The Eco² model, and the values files the generator writes for its three infra components."""
-    model = load(REPO / "values").model
-    out = tmp_path_factory.mktemp("eco2-values")
-    files = {}
-    for comp in resolve.components(model):
-        if helmvalues.local_chart(comp) in CHARTS:
-            path = out / f"{comp.name}.yaml"
-            path.write_text(yamlio.dump(helmvalues.values(model, comp)))
-            files[helmvalues.local_chart(comp)] = (comp.name, comp.namespace, path)
+    model, written = write_chart_values(tmp_path_factory.mktemp("eco2-values"), *CHARTS)
+    files = {helmvalues.local_chart(comp): (comp.name, comp.namespace, path) for comp, path in written}
     assert {chart: ns for chart, (_, ns, _) in files.items()} == NAMESPACE
     return model, files
 

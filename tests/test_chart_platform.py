@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import helmvalues, resolve, yamlio
+from conftest import write_chart_values
+from generator import resolve
 from generator.crds import resolve_crd_dir
-from generator.helm import HelmError, find_helm
+from generator.helm import HelmError
 from generator.kubeschema import Validator
-from generator.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "platform"
@@ -23,17 +23,9 @@ PSA = ("enforce", "audit", "warn")
 
 
 @pytest.fixture(scope="module")
-def helm():
-    return find_helm()
-
-
-@pytest.fixture(scope="module")
 def eco2(tmp_path_factory):
     """The Eco² model and the platform values the generator writes for it."""
-    model = load(REPO / "values").model
-    [comp] = [c for c in resolve.components(model) if helmvalues.local_chart(c) == "platform"]
-    path = tmp_path_factory.mktemp("eco2-values") / f"{comp.name}.yaml"
-    path.write_text(yamlio.dump(helmvalues.values(model, comp)))
+    model, [(comp, path)] = write_chart_values(tmp_path_factory.mktemp("eco2-values"), "platform")
     return model, comp.name, path
 
 

@@ -278,7 +278,8 @@ def test_pr_diff_comments_then_fails() -> None:
     diff, comment = wf["jobs"]["diff"], wf["jobs"]["comment"]
     assert diff["permissions"] == {"contents": "read"}
     assert comment["permissions"] == {"pull-requests": "write"}
-    assert "make diff BASE=\"$BASE_SHA\" FORMAT=markdown" in _runs("pr-diff.yml")
+    # the CLI directly: make would turn the danger exit code 3 into 2
+    assert '.venv/bin/python -m generator diff --base "$BASE_SHA" --format markdown' in _runs("pr-diff.yml")
     assert "GITHUB_STEP_SUMMARY" in _runs("pr-diff.yml")
     # The comment job checks out nothing from the pull request and runs after a dangerous diff (exit 3).
     assert not any("uses" in s and "checkout" in s["uses"] for s in comment["steps"])
