@@ -21,13 +21,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create or update .venv only (CI calls .venv/bin/python -m generator ... after it)
 
+# The upstream CRD schemas validation needs: $ECO2_CRDS, ../shared/crds, or the pinned download
+# (sha256-checked, skipped when .cache/crds is already complete).
+CRDS = test -n "$${ECO2_CRDS:-}" -o -d ../shared/crds || $(PY) -m generator.crds fetch >&2
+
 render: $(STAMP) ## Render values/ into rendered/, argocd/ and the schemas (validated, all or nothing)
+	@$(CRDS)
 	@$(GEN) render
 
 check: $(STAMP) ## Fail with a diff if anything generated is out of step with values/ or charts/
+	@$(CRDS)
 	@$(GEN) check
 
 validate: $(STAMP) ## Validate rendered/ and argocd/ on disk: schemas, cross-object references, policy
+	@$(CRDS)
 	@$(GEN) validate
 
 schemas: $(STAMP) ## Download the pinned upstream CRDs (schemas.lock, sha256-checked) into .cache/crds
@@ -47,9 +54,11 @@ diff: $(STAMP) ## What changes in the cluster since a ref: make diff BASE=<ref> 
 
 set-image: $(STAMP) ## Pin an image in values/ and re-render: make set-image COMPONENT=<name> TAG=<tag-or-digest>
 	@test -n "$(COMPONENT)" -a -n "$(TAG)" || { echo "usage: make set-image COMPONENT=<name> TAG=<tag-or-digest>" >&2; exit 2; }
+	@$(CRDS)
 	@$(PY) -m generator set-image '$(COMPONENT)' '$(TAG)'
 
 test: $(STAMP) ## Run the whole test suite
+	@$(CRDS)
 	@$(PY) -m pytest -q -n 2
 
 lint: ## Lint .github/workflows with zizmor, check-jsonschema and actionlint (pinned, in .cache/lint)
