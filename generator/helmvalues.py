@@ -9,7 +9,7 @@ from . import labels, resolve, wiring
 from .chartvalues import (
     AnalysisValues, ApiAlerts, ApiValues, BeatValues, CanaryStepValues, CanaryValues, CeleryValues,
     Exporter, ExecAction, HpaValues, HttpGet, ImageValues, InfraAlerts, IngressValues,
-    NamespaceValues, NetworkPolicyValues, Placement, PlatformValues, PolicyRule, PostgreSQLValues,
+    NamespaceValues, NetworkPolicyValues, Placement, PlatformValues, PolicyPort, PolicyRule, PostgreSQLValues,
     ProbesValues, ProbeValues, QueueAlert, RabbitAlerts, RabbitBinding, RabbitDefinitions,
     RabbitExchange, RabbitMQValues, RabbitQueue, RedisValues, RollingValues, SecretEnvVar,
     ServiceMonitorValues, ServiceValues, Storage, TcpSocket, TolerationValues, WalValues,
@@ -96,18 +96,12 @@ def api_values(model: Model, comp: Component) -> ApiValues:
     }
     if ing.ssl_redirect:
         annotations[labels.ALB_SSL_REDIRECT] = str(ing.ssl_redirect)
-    ingress_rules = [PolicyRule(why="clients through the ALB (NodePort, source NAT by kube-proxy)", peers=[], ports=[{"port": port}])]
+    ingress_rules = [PolicyRule(why="clients through the ALB (NodePort, source NAT by kube-proxy)", peers=[], ports=[PolicyPort(port=port)])]
     return ApiValues(
-        part_of=model.cluster.name,
-        component="api",
-        image=image(svc.image),
-        resources=svc.resources,
-        placement=placement(model, svc.placement),
-        network_policy=NetworkPolicyValues(
+        **_common(model, "api", svc, NetworkPolicyValues(
             ingress=ingress_rules if svc.path else wiring.scrape_rule(model, port),
             egress=wiring.egress_rules(model, svc),
-        ),
-        service_monitor=ServiceMonitorValues(),
+        )),
         replicas=svc.replicas,
         port=port,
         metrics_path=d.metrics_path,
@@ -167,13 +161,8 @@ def worker_values(model: Model, comp: Component) -> WorkerValues:
     wal_dir = w.wal.path.rsplit("/", 1)[0]
     own_env = {"WAL_PATH": w.wal.path, "WAL_SYNC_INTERVAL_SECONDS": str(duration_seconds(w.wal.sync_interval))}
     return WorkerValues(
-        part_of=model.cluster.name,
-        component="worker",
-        image=image(w.image),
-        resources=w.resources,
-        placement=placement(model, w.placement),
-        network_policy=NetworkPolicyValues(ingress=wiring.scrape_rule(model, w.metrics_port), egress=wiring.egress_rules(model, w)),
-        service_monitor=ServiceMonitorValues(),
+        **_common(model, "worker", w, NetworkPolicyValues(
+            ingress=wiring.scrape_rule(model, w.metrics_port), egress=wiring.egress_rules(model, w))),
         replicas=w.replicas,
         celery=CeleryValues(app=w.app, queues=list(w.queues), pool=w.pool, concurrency=w.concurrency),
         wal=WalValues(path=w.wal.path, mount_path=wal_dir, storage=storage(w.wal.storage),
@@ -192,16 +181,24 @@ def worker_values(model: Model, comp: Component) -> WorkerValues:
 # ---------------------------------------------------------------- infra
 
 
-def _infra_common(model: Model, comp: Component, component_label: str) -> dict[str, Any]:
-    infra = comp.spec
+def _common(model: Model, component_label: str, spec, network_policy: NetworkPolicyValues) -> dict[str, Any]:
+    """The fields every local workload chart shares (chartvalues.Common)."""
     return dict(
         part_of=model.cluster.name,
         component=component_label,
-        image=image(infra.image),
-        resources=infra.resources,
-        placement=placement(model, infra.placement),
-        network_policy=NetworkPolicyValues(ingress=wiring.client_ingress(model, comp.name), egress=wiring.dns_only_egress()),
+        image=image(spec.image),
+        resources=spec.resources,
+        placement=placement(model, spec.placement),
+        network_policy=network_policy,
         service_monitor=ServiceMonitorValues(),
+    )
+
+
+def _infra_common(model: Model, comp: Component, component_label: str) -> dict[str, Any]:
+    infra = comp.spec
+    return dict(
+        **_common(model, component_label, infra, NetworkPolicyValues(
+            ingress=wiring.client_ingress(model, comp.name), egress=wiring.dns_only_egress())),
         storage=storage(infra.storage),
         credentials_secret=infra.credentials_secret,
     )

@@ -5,20 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
+from .credentials import TOKENS, URL_PASSWORD
 from .objects import Obj, containers
 
 Finding = tuple  # (obj, check, path, message, model_suffix)
 
-# Values that are credentials whatever key they sit under.
-_CREDENTIAL_VALUES = [
-    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a connection string with a password"),
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key id"),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), "an API secret key (sk-...)"),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"), "a GitHub token"),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "a Slack token"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\."), "a JSON Web Token"),
-]
+_CREDENTIAL_VALUES = [(URL_PASSWORD, "a connection string with a password"), *TOKENS]
 # Environment variable names whose literal value would be a credential.
 _CREDENTIAL_ENV = re.compile(
     r"(^|[_.-])(password|passwd|pwd|secret|token|api[_-]?key|secret[_-]?key|private[_-]?key|access[_-]?key|"

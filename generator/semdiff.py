@@ -17,6 +17,7 @@ import click
 import yaml
 
 from . import yamlio
+from .credentials import TOKENS, URL_PASSWORD
 from .errors import UsageError
 
 TOPS = ("rendered", "argocd")
@@ -46,16 +47,8 @@ SECRET_REFERENCE_KEYS = frozenset(k.lower() for k in (
     "secretName", "existingSecret", "credentialsSecret", "secretRef", "secretKeyRef", "secretEnv", "envFrom",
 ))
 REDACTED = "<redacted>"
-_CREDENTIAL_VALUES = [
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWT
-    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),  # GitHub token
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),  # Slack token
-    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),  # OpenAI-style API key
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}"),
-]
-_URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)([^/\s@]+)(@)")
+_CREDENTIAL_VALUES = [pattern for pattern, _ in TOKENS]
+_URL_PASSWORD = URL_PASSWORD
 # `password = x` / `token: x` lines inside config files carried as strings (ConfigMap data, Helm values blobs).
 _CONFIG_SECRET_LINE = re.compile(
     r"(?im)^(\s*[\w.-]*(?:password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|(?<![a-z])pass)"

@@ -1,18 +1,3 @@
-{{/*
-A memory quantity of the model (e.g. 2Gi, 512Mi, 1G, 1073741824) in bytes. The model only allows
-an integer with an optional binary or decimal suffix.
-*/}}
-{{- define "redis.bytes" -}}
-{{- $q := toString . -}}
-{{- $factors := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
-{{- $number := regexFind "^[0-9]+" $q -}}
-{{- $suffix := trimPrefix $number $q -}}
-{{- if or (not $number) (not (hasKey $factors $suffix)) -}}
-{{- fail (printf "memory quantity %q: use an integer with an optional suffix Ki, Mi, Gi, Ti, k, M, G or T" $q) -}}
-{{- end -}}
-{{- mul (atoi $number) (get $factors $suffix) -}}
-{{- end -}}
-
 {{/* Databases Redis must offer: one more than the highest index in .Values.databases. */}}
 {{- define "redis.databaseCount" -}}
 {{- $max := 0 -}}
