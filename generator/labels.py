@@ -4,6 +4,7 @@
 NAME = "app.kubernetes.io/name"
 INSTANCE = "app.kubernetes.io/instance"
 VERSION = "app.kubernetes.io/version"
+HELM_CHART = "helm.sh/chart"
 COMPONENT = "app.kubernetes.io/component"
 PART_OF = "app.kubernetes.io/part-of"
 MANAGED_BY = "app.kubernetes.io/managed-by"

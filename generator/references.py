@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-from . import resolve
+from . import labels, resolve
 from .model import Model, Taint, Toleration
 from .objects import Index, Obj, containers, label_selector_matches
 
@@ -106,7 +106,7 @@ def ingress_backends(ctx: Context) -> Iterator[Finding]:
             port = service.get("port") or {}
             annotations = (ing.doc.get("metadata") or {}).get("annotations") or {}
             if port.get("name") == "use-annotation":
-                action = f"alb.ingress.kubernetes.io/actions.{service['name']}"
+                action = labels.alb_action(service["name"])
                 if action not in annotations and service["name"] not in _rollouts_routing(ctx, ing.namespace, ing.name):
                     yield (ing, "ref.ingress-backend", where + ".service.port",
                            f"port 'use-annotation' needs the annotation {action} or a Rollout routing through this Ingress", ())
@@ -239,7 +239,7 @@ def network_policies(ctx: Context) -> Iterator[Finding]:
                         continue
                     where = f"spec.{direction}[{r}].{peers_key}[{p}]"
                     ns_labels = ((peer.get("namespaceSelector") or {}).get("matchLabels") or {})
-                    ns = ns_labels.get("kubernetes.io/metadata.name", np.namespace if "namespaceSelector" not in peer else None)
+                    ns = ns_labels.get(labels.NAMESPACE_NAME, np.namespace if "namespaceSelector" not in peer else None)
                     if ns is None:
                         continue  # selects namespaces by other labels: nothing to resolve statically
                     if ns not in _namespaces(ctx):
@@ -388,7 +388,7 @@ def sync_waves(ctx: Context) -> Iterator[Finding]:
     apps = {a.name: a for a in ctx.index.kind("Application") if a.app}
 
     def wave(app: Obj) -> int:
-        return int(((app.doc.get("metadata") or {}).get("annotations") or {}).get("argocd.argoproj.io/sync-wave", "0"))
+        return int(((app.doc.get("metadata") or {}).get("annotations") or {}).get(labels.SYNC_WAVE, "0"))
 
     for comp in resolve.components(ctx.model):
         app = apps.get(comp.name)
@@ -396,6 +396,6 @@ def sync_waves(ctx: Context) -> Iterator[Finding]:
             continue
         for dep, why in resolve.dependencies(ctx.model, comp):
             if dep in apps and wave(apps[dep]) >= wave(app):
-                yield (app, "ref.sync-wave", 'metadata.annotations["argocd.argoproj.io/sync-wave"]',
+                yield (app, "ref.sync-wave", f'metadata.annotations["{labels.SYNC_WAVE}"]',
                        f"wave {wave(app)} does not come after {dep}'s wave {wave(apps[dep])} ({dep} {why})", ("dependsOn",))
 

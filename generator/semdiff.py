@@ -16,7 +16,7 @@ from typing import Any
 import click
 import yaml
 
-from . import yamlio
+from . import labels, yamlio
 from .credentials import TOKENS, URL_PASSWORD
 from .errors import UsageError
 
@@ -38,7 +38,7 @@ VALUES_API = "eco2-gitops/values"
 
 # Labels and annotations that change on every chart bump or config edit without changing behaviour by themselves:
 # the chart label, the version label (it mirrors the image tag, which is shown where it matters) and checksums.
-NOISE_LABELS = frozenset({"helm.sh/chart", "app.kubernetes.io/version"})
+NOISE_LABELS = frozenset({labels.HELM_CHART, labels.VERSION})
 NOISE_ANNOTATION_PREFIX = "checksum/"
 
 SECRET_NAME = re.compile(r"password|passwd|secret|token|api[-_]?key|private[-_]?key|credential", re.IGNORECASE)
@@ -840,7 +840,7 @@ def _canary_lines(old: Any, new: Any, described: list[tuple]) -> list[str]:
 def _application_lines(old: Any, new: Any) -> list[str]:
     lines = []
     for label, path in (("project", ("spec", "project")), ("namespace", ("spec", "destination", "namespace")),
-                        ("sync wave", ("metadata", "annotations", "argocd.argoproj.io/sync-wave"))):
+                        ("sync wave", ("metadata", "annotations", labels.SYNC_WAVE))):
         a, b = _get(old, *path), _get(new, *path)
         if a != b:
             lines.append(f"{label} {_fmt(a)} → {_fmt(b)}")
