@@ -974,10 +974,13 @@ def _summary(old_objs: dict[Key, Any], new_objs: dict[Key, Any], moves: list[tup
             per_app.setdefault((key.env, key.app), []).extend(_model_lines(old, new, diff_values(old, new)))
         elif key.kind == "Application" and _is_argo(key) and isinstance(old, dict) and isinstance(new, dict):
             per_app.setdefault((key.env, key.app), []).extend(_application_lines(old, new))
-    lines = []
+    # One model change often reaches several apps (a default canary step, a shared setting): say it once.
+    where: dict[str, list[str]] = {}
     for (env, app), items in sorted(per_app.items()):
         prefix = f"{env}/{app}" if len(envs) > 1 and env else app
-        lines += [f"{prefix}: {item}" for item in items]
+        for item in items:
+            where.setdefault(item, []).append(prefix)
+    lines = [f"{', '.join(prefixes)}: {item}" for item, prefixes in where.items()]
 
     def apps(keys: Iterable[Key]) -> list[str]:
         return sorted(k.name if len(envs) <= 1 else k.group for k in keys

@@ -661,7 +661,8 @@ def test_api_version_move_and_several_environments() -> None:
                 {"apiVersion": api, "kind": "Ingress", "metadata": {"name": "waste", "namespace": "api"}}).encode()
         return semdiff.Snapshot(label, files)
     report = semdiff.compare(snap("a", "networking.k8s.io/v1beta1", "v1"), snap("b", "networking.k8s.io/v1", "v2"))
-    assert report.summary == ["prod/waste: image v1 → v2", "staging/waste: image v1 → v2"]
+    # the same change in several apps is said once, naming all of them
+    assert report.summary == ["prod/waste, staging/waste: image v1 → v2"]
     text = semdiff.render_text(report)
     assert "  → Ingress api/waste moved networking.k8s.io/v1beta1 → networking.k8s.io/v1\n" in text
     assert "removed" not in text.replace("0 removed", "") and not report.dangers

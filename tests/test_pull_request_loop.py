@@ -71,3 +71,13 @@ def test_deleting_a_worker_volume_template_is_danger(clone: Path, tmp_path: Path
     assert result.returncode == 3, result.stdout + result.stderr
     assert "volumeClaimTemplate wal removed" in result.stdout
     assert run_cli("diff", "--base", "HEAD", "--root", str(root), "--ack-danger").returncode == 0
+
+
+def test_a_default_changed_for_several_apps_is_one_summary_line(clone: Path, tmp_path: Path):
+    root = Path(shutil.copytree(clone, tmp_path / "repo", symlinks=True))
+    # waste overrides only the steps: both canaries share the default analysis
+    edit(root / "values/delivery.yaml", "successThreshold: 0.95", "successThreshold: 0.97")
+    assert run_cli("render", "--root", str(root)).returncode == 0
+    result = run_cli("diff", "--base", "HEAD", "--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["chat-llm, waste: canary analysis successThreshold 0.95 → 0.97", ""]
