@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from generator import helmvalues, resolve, yamlio
 from generator.helm import find_helm
@@ -59,3 +60,26 @@ def write_chart_values(out: Path, *charts: str):
             path.write_text(yamlio.dump(helmvalues.values(model, comp)))
             written.append((comp, path))
     return model, written
+
+
+@pytest.fixture(scope="session")
+def validator():
+    """Kubernetes 1.28 and upstream CRD schemas, loaded once for the session."""
+    from generator.crds import resolve_crd_dir
+    from generator.kubeschema import Validator
+
+    return Validator(load(VALUES).model.cluster.kubernetes_version, resolve_crd_dir(None, REPO))
+
+
+def schema_rejection(helm, chart: Path, release: str, namespace: str, values_file: Path, edit, tmp_path: Path) -> str:
+    """helm's error for a values file changed by `edit`: the chart's values.schema.json must refuse it."""
+    from generator.helm import HelmError
+
+    values = yaml.safe_load(values_file.read_text())
+    edit(values)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(values))
+    with pytest.raises(HelmError) as err:
+        helm.template(chart, release, namespace, [bad], load(VALUES).model.cluster.kubernetes_version, [])
+    assert "values don't meet the specifications of the schema" in str(err.value)
+    return str(err.value)
