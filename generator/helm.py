@@ -63,6 +63,8 @@ class Helm:
         return subprocess.run([str(self.path), *args], capture_output=True, text=True, env=_env())
 
     def _fail(self, args: list[str], output: str) -> HelmError:
+        # helm logs every followed charts/lib symlink at INFO level: noise next to the real error.
+        output = "\n".join(line for line in output.splitlines() if not line.startswith("level=INFO "))
         return HelmError(f"helm {args[0]} failed:\n{output.strip()}\n"
                          f"command: {shlex.join([str(self.path), *args])}")
 
