@@ -6,7 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -83,3 +86,28 @@ def schema_rejection(helm, chart: Path, release: str, namespace: str, values_fil
         helm.template(chart, release, namespace, [bad], load(VALUES).model.cluster.kubernetes_version, [])
     assert "values don't meet the specifications of the schema" in str(err.value)
     return str(err.value)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One `helm template` output of a chart, with the values it was rendered from."""
+
+    release: str
+    namespace: str
+    values: dict[str, Any]
+    text: str
+
+    @cached_property
+    def docs(self) -> list[dict[str, Any]]:
+        return [d for d in yaml.load_all(self.text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if d]
+
+    def objects(self) -> set[tuple[str, str]]:
+        return {(d["kind"], d["metadata"]["name"]) for d in self.docs}
+
+    def one(self, kind: str, name: str | None = None) -> dict[str, Any]:
+        found = [d for d in self.docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+        assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
+        return found[0]
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        return [d for d in self.docs if d["kind"] == kind]

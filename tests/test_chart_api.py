@@ -4,16 +4,14 @@ with the Eco² values of all six services and every ci scenario."""
 from __future__ import annotations
 
 import copy
-import functools
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conftest import schema_rejection, write_chart_values
+from conftest import Rendered, schema_rejection, write_chart_values
 from generator import resolve
 from generator.helm import HelmError
 
@@ -23,32 +21,9 @@ SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
 SCENARIO_RELEASE = "demo-api"
 ECO2_APIS = {"auth", "userinfo", "location", "waste", "recycle-info", "chat-llm"}
 ECO2_CANARIES = {"waste", "chat-llm"}
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
-class Render:
-    release: str
-    namespace: str
-    values: dict[str, Any]
-    text: str
-
-    @functools.cached_property
-    def docs(self) -> list[dict[str, Any]]:
-        """Parsed once per render (tests only read them)."""
-        return [d for d in yaml.load_all(self.text, Loader=_LOADER) if d]
-
-    def objects(self) -> set[tuple[str, str]]:
-        return {(d["kind"], d["metadata"]["name"]) for d in self.docs}
-
-    def one(self, kind: str, name: str | None = None) -> dict[str, Any]:
-        found = [d for d in self.docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-        assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
-        return found[0]
-
-    def all(self, kind: str) -> list[dict[str, Any]]:
-        return [d for d in self.docs if d["kind"] == kind]
-
+class Render(Rendered):
     @property
     def canary(self) -> bool:
         return self.values["strategy"] == "canary"

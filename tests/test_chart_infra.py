@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import schema_rejection, write_chart_values
+from conftest import Rendered, schema_rejection, write_chart_values
 from generator import helmvalues, resolve
 from generator.helm import HelmError
 
@@ -32,24 +32,8 @@ def _scenario_id(chart: str, path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class Render:
-    chart: str
-    release: str
-    namespace: str
-    values: dict[str, Any]
-    text: str
-
-    @property
-    def docs(self) -> list[dict[str, Any]]:
-        return [d for d in yaml.safe_load_all(self.text) if d]
-
-    def objects(self) -> set[tuple[str, str]]:
-        return {(d["kind"], d["metadata"]["name"]) for d in self.docs}
-
-    def one(self, kind: str) -> dict[str, Any]:
-        found = [d for d in self.docs if d["kind"] == kind]
-        assert len(found) == 1, f"expected one {kind}, got {len(found)}"
-        return found[0]
+class Render(Rendered):
+    chart: str = ""
 
     @property
     def pod(self) -> dict[str, Any]:
@@ -83,8 +67,8 @@ def renders(helm, eco2) -> dict[str, Render]:
     kube, apis = model.cluster.kubernetes_version, resolve.api_versions(model)
     cases = {f"{chart}-eco2": (chart, release, ns, path) for chart, (release, ns, path) in files.items()}
     cases |= {_scenario_id(chart, p): (chart, chart, NAMESPACE[chart], p) for chart, p in SCENARIOS}
-    return {case: Render(chart, release, ns, yaml.safe_load(path.read_text()),
-                         helm.template(REPO / "charts" / chart, release, ns, [path], kube, apis))
+    return {case: Render(release, ns, yaml.safe_load(path.read_text()),
+                         helm.template(REPO / "charts" / chart, release, ns, [path], kube, apis), chart)
             for case, (chart, release, ns, path) in cases.items()}
 
 

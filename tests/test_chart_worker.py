@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conftest import schema_rejection, write_chart_values
+from conftest import Rendered, schema_rejection, write_chart_values
 from generator import resolve
 from generator.helm import HelmError
 
@@ -19,28 +18,7 @@ SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
 SCENARIO_RELEASE = "demo-worker"
 
 
-@dataclass(frozen=True)
-class Render:
-    release: str
-    namespace: str
-    values: dict[str, Any]
-    text: str
-
-    @property
-    def docs(self) -> list[dict[str, Any]]:
-        return [d for d in yaml.safe_load_all(self.text) if d]
-
-    def objects(self) -> set[tuple[str, str]]:
-        return {(d["kind"], d["metadata"]["name"]) for d in self.docs}
-
-    def one(self, kind: str, name: str | None = None) -> dict[str, Any]:
-        found = [d for d in self.docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-        assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
-        return found[0]
-
-    def all(self, kind: str) -> list[dict[str, Any]]:
-        return [d for d in self.docs if d["kind"] == kind]
-
+class Render(Rendered):
     @property
     def beat_name(self) -> str:
         return f"{self.release}-beat"
