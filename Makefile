@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 GEN := $(PY) -m generator
 
 .DEFAULT_GOAL := help
-.PHONY: help venv render check test validate schemas helm-lint lint diff set-image bench clean
+.PHONY: help venv render check test validate schemas charts helm-lint lint diff set-image bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,21 +24,30 @@ venv: $(STAMP) ## Create or update .venv only (CI calls .venv/bin/python -m gene
 # The upstream CRD schemas validation needs: $ECO2_CRDS, ../shared/crds, or the pinned download
 # (sha256-checked, skipped when .cache/crds is already complete).
 CRDS = test -n "$${ECO2_CRDS:-}" -o -d ../shared/crds || $(PY) -m generator.crds fetch >&2
+# The upstream Helm charts: $ECO2_CHARTS, ../shared/charts, or helm pull of the pinned charts
+# (sha256-checked against charts.lock, skipped when .cache/charts already holds verified copies).
+CHARTS = test -n "$${ECO2_CHARTS:-}" -o -d ../shared/charts || $(PY) -m generator.charts fetch >&2
 
 render: $(STAMP) ## Render values/ into rendered/, argocd/ and the schemas (validated, all or nothing)
 	@$(CRDS)
+	@$(CHARTS)
 	@$(GEN) render
 
 check: $(STAMP) ## Fail with a diff if anything generated is out of step with values/ or charts/
 	@$(CRDS)
+	@$(CHARTS)
 	@$(GEN) check
 
 validate: $(STAMP) ## Validate rendered/ and argocd/ on disk: schemas, cross-object references, policy
 	@$(CRDS)
+	@$(CHARTS)
 	@$(GEN) validate
 
 schemas: $(STAMP) ## Download the pinned upstream CRDs (schemas.lock, sha256-checked) into .cache/crds
 	@$(PY) -m generator.crds fetch
+
+charts: $(STAMP) ## Pull the pinned upstream Helm charts (charts.lock, sha256-checked) into .cache/charts
+	@$(PY) -m generator.charts fetch
 
 helm-lint: $(STAMP) ## helm lint --strict every chart with every ci/*-values.yaml scenario
 	@$(GEN) helm-lint
@@ -55,10 +64,12 @@ diff: $(STAMP) ## What changes in the cluster since a ref: make diff BASE=<ref> 
 set-image: $(STAMP) ## Pin an image in values/ and re-render: make set-image COMPONENT=<name> TAG=<tag-or-digest>
 	@test -n "$(COMPONENT)" -a -n "$(TAG)" || { echo "usage: make set-image COMPONENT=<name> TAG=<tag-or-digest>" >&2; exit 2; }
 	@$(CRDS)
+	@$(CHARTS)
 	@$(PY) -m generator set-image '$(COMPONENT)' '$(TAG)'
 
 test: $(STAMP) ## Run the whole test suite
 	@$(CRDS)
+	@$(CHARTS)
 	@$(PY) -m pytest -q -n 2
 
 lint: ## Lint .github/workflows with zizmor, check-jsonschema and actionlint (pinned, in .cache/lint)

@@ -48,6 +48,10 @@ class Layout:
     def manifest_file(self, app: str) -> str:
         return f"rendered/{self.environment}/manifests/{app}.yaml"
 
+    def crds_file(self, app: str) -> str:
+        """An app's CustomResourceDefinitions, apart: megabytes of schema that would bury its other objects."""
+        return f"rendered/{self.environment}/crds/{app}.yaml"
+
     @staticmethod
     def chart_dir(chart: str) -> str:
         return f"charts/{chart}"
@@ -91,10 +95,29 @@ def _sync_policy(model: Model, *options: str) -> dict[str, Any]:
     }
 
 
+# Webhook CA bundles that are not in git: patched into the webhook configurations at run time
+# (kube-prometheus-stack's certgen Job) or generated anew by helm at every render (genCA).
+_CA_BUNDLES = ".webhooks[]?.clientConfig.caBundle"
+
+
+def _generated(comp: Component) -> list[dict[str, Any]]:
+    """Fields an upstream chart makes at render or run time; rendered/ shows a placeholder, Argo CD keeps the live value."""
+    if comp.kind == resolve.KUBE_PROMETHEUS_STACK:
+        return [{"group": "admissionregistration.k8s.io", "kind": kind, "name": f"{comp.name}-admission",
+                 "jqPathExpressions": [_CA_BUNDLES]}
+                for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")]
+    if comp.kind == resolve.AWS_LOAD_BALANCER_CONTROLLER:
+        return [{"group": "", "kind": "Secret", "name": "aws-load-balancer-tls", "jsonPointers": ["/data"]}] + [
+            {"group": "admissionregistration.k8s.io", "kind": kind, "name": "aws-load-balancer-webhook",
+             "jqPathExpressions": [_CA_BUNDLES]}
+            for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")]
+    return []
+
+
 def ignore_differences(model: Model, comp: Component) -> list[dict[str, Any]]:
     """Fields other controllers own at run time; without these Argo CD would flap OutOfSync or fight them."""
     if comp.kind != resolve.API:
-        return []
+        return _generated(comp)
     svc: ApiService = comp.spec  # type: ignore[assignment]
     canary = isinstance(resolve.delivery(model, svc), CanaryPolicy)
     out = []
@@ -120,12 +143,14 @@ def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
     chart = local_chart(comp)
     annotations = {labels.SYNC_WAVE: str(wave)}
     options: list[str] = []
+    # Pinned, so Argo CD renders exactly what rendered/ shows whatever the cluster reports about itself.
+    pinned = {"kubeVersion": c.kubernetes_version, "apiVersions": resolve.api_versions(model)}
     if chart is not None:
         source: dict[str, Any] = {
             "repoURL": c.repo_url,
             "targetRevision": c.target_revision,
             "path": layout.chart_dir(chart),
-            "helm": {"releaseName": comp.name, "valueFiles": [f"../../{layout.values_file(comp.name)}"]},
+            "helm": {"releaseName": comp.name, "valueFiles": [f"../../{layout.values_file(comp.name)}"], **pinned},
         }
         sources = {"source": source}
         # Only these paths can change this app's manifests: other commits skip re-rendering it.
@@ -135,7 +160,7 @@ def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
         up = comp.spec.chart  # type: ignore[attr-defined]
         sources = {"sources": [
             {"repoURL": up.repo_url, "chart": up.name, "targetRevision": up.version,
-             "helm": {"releaseName": comp.name, "valueFiles": [f"$values/{layout.values_file(comp.name)}"]}},
+             "helm": {"releaseName": comp.name, "valueFiles": [f"$values/{layout.values_file(comp.name)}"], **pinned}},
             {"repoURL": c.repo_url, "targetRevision": c.target_revision, "ref": "values"},
         ]}
         options.append("ServerSideApply=true")  # the upstream CRDs exceed the client-side apply annotation limit
@@ -217,9 +242,7 @@ def projects(model: Model) -> dict[str, dict[str, Any]]:
             members = [c for c in comps if c.project == name]
             namespaces: set[str] = set()
             for comp in members:
-                namespaces.add(comp.namespace or model.platform.destination_namespace)
-                if comp.kind == resolve.PLATFORM:
-                    namespaces.update(model.platform.namespaces)  # it writes a NetworkPolicy into each
+                namespaces |= resolve.namespaces(model, comp)
             spec = {
                 "description": project.description,
                 "sourceRepos": _repos(model, members) if members else [model.cluster.repo_url],

@@ -81,6 +81,10 @@ def projects_and_namespaces_exist(model: Model) -> Iterator[Finding]:
         if comp.namespace is not None and comp.namespace not in model.platform.namespaces:
             yield Finding(comp.loc + ("namespace",),
                           f"namespace {comp.namespace!r} is not in platform.namespaces ({_hint(comp.namespace, model.platform.namespaces)})")
+        if isinstance(comp.spec, Monitoring) and comp.spec.node_exporter.namespace not in model.platform.namespaces:
+            ns = comp.spec.node_exporter.namespace
+            yield Finding(comp.loc + ("nodeExporter", "namespace"),
+                          f"namespace {ns!r} is not in platform.namespaces ({_hint(ns, model.platform.namespaces)})")
 
 
 @rule
@@ -301,16 +305,36 @@ def _canary_steps(steps, loc) -> Iterator[Finding]:
 # ---------------------------------------------------------------- graph
 
 
+_HOW = {
+    resolve.CRD: "add the component that installs it (kube-prometheus-stack in infra, argo-rollouts in "
+                 "platform.controllers, ...) or declare it in platform.external.apiVersions with who provides it",
+    resolve.STORAGE_CLASS: "list it under the storageClasses of an aws-ebs-csi-driver in platform.controllers, "
+                           "or declare it in platform.external.storageClasses with who provides it",
+    resolve.INGRESS_CLASS: "add an aws-load-balancer-controller to platform.controllers, or declare it in "
+                           "platform.external.ingressClasses with who provides it",
+    resolve.METRICS_API: "add a metrics-server to platform.controllers, or set platform.external.metricsApi "
+                         "to who provides it",
+}
+
+
 @rule
-def crd_providers_exist(model: Model) -> Iterator[Finding]:
-    """A component whose objects need CRDs (ServiceMonitor, Rollout) needs the component that installs them."""
-    provided = {g for c in resolve.components(model) for g in resolve.PROVIDES.get(c.kind, set())}
-    providers = {"monitoring.coreos.com": "a kube-prometheus-stack component in infra",
-                 "argoproj.io/rollouts": "the argo-rollouts controller in platform.controllers"}
+def capabilities_provided(model: Model) -> Iterator[Finding]:
+    """Every capability a component uses (CRD kinds, storage and ingress classes, the metrics API) has exactly one provider."""
+    found = resolve.providers(model)
+    outside = resolve.external(model)
+    for cap, names in sorted(found.items()):
+        if len(names) > 1:
+            yield Finding(resolve.by_name(model)[names[1]].loc, f"{cap[0]} {cap[1]} is provided by both "
+                                                                 f"{names[0]} and {names[1]}; keep one")
+        if cap in outside:
+            yield Finding(("platform", "external"), f"{cap[0]} {cap[1]} is declared external but {names[0]} provides it")
+    reported: set[tuple] = set()
     for comp in resolve.components(model):
-        for group in sorted(resolve.needs(model, comp) - provided):
-            yield Finding(comp.loc, f"renders objects of {group} but the model has no component that installs "
-                                    f"those CRDs (add {providers[group]})")
+        for cap, loc in resolve.needs(model, comp):
+            if cap in found or cap in outside or (cap, loc) in reported:
+                continue
+            reported.add((cap, loc))
+            yield Finding(loc, f"uses {cap[0]} {cap[1]!r}, which no component provides: {_HOW[cap[0]]}")
 
 
 @rule
@@ -354,7 +378,7 @@ def redis_memory(model: Model) -> Iterator[Finding]:
 
 @rule
 def single_database_server(model: Model) -> Iterator[Finding]:
-    for kind in (resolve.POSTGRESQL, resolve.KUBE_PROMETHEUS_STACK, resolve.ARGO_ROLLOUTS):
+    for kind in (resolve.POSTGRESQL, *resolve.UPSTREAM_KINDS):
         found = resolve.of_kind(model, kind)
         for extra in found[1:]:
             yield Finding(extra.loc, f"only one {kind} component is supported (first: {found[0].name})")

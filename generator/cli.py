@@ -12,6 +12,7 @@ from .errors import InvalidModel, UsageError, ValidationFailed
 from .kubeschema import SchemaError
 from .cli_diff import diff_command
 from .cli_setimage import set_image_command
+from .charts import ChartSourceError
 from .helm import HelmError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
@@ -23,10 +24,12 @@ def _fail(lines: list[str], code: int) -> None:
     sys.exit(code)
 
 
-def _options(root: str, values: str | None, hydrate: bool = True, crds: str | None = None) -> pipeline.Options:
+def _options(root: str, values: str | None, hydrate: bool = True, crds: str | None = None,
+             charts: str | None = None) -> pipeline.Options:
     root_path = Path(root).resolve()
     return pipeline.Options(root=root_path, values=Path(values).resolve() if values else root_path / "values",
-                            hydrate=hydrate, validate=hydrate, crds=Path(crds) if crds else None)
+                            hydrate=hydrate, validate=hydrate, crds=Path(crds) if crds else None,
+                            charts=Path(charts).resolve() if charts else None)
 
 
 def _guarded(fn):
@@ -38,7 +41,7 @@ def _guarded(fn):
             _fail([str(p) for p in exc.problems], EXIT_INVALID)  # one line per problem, nothing else
         except ValidationFailed as exc:
             _fail(exc.lines + [f"{exc.count} validation finding(s); nothing was written."], EXIT_FINDINGS)
-        except (HelmError, UsageError, SchemaError) as exc:
+        except (HelmError, UsageError, SchemaError, ChartSourceError) as exc:
             _fail([f"error: {exc}", "nothing was written."], EXIT_INVALID)
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -49,6 +52,8 @@ root_option = click.option("--root", default=".", show_default=True, type=click.
                            help="Repository root (holds charts/, rendered/, argocd/).")
 crds_option = click.option("--crds", default=None, type=click.Path(file_okay=False),
                            help="CRD schema directory [default: $ECO2_CRDS, ../shared/crds, .cache/crds (make schemas)].")
+charts_option = click.option("--charts", default=None, type=click.Path(file_okay=False),
+                              help="Upstream chart archives [default: $ECO2_CHARTS, ../shared/charts, .cache/charts (make charts)].")
 values_option = click.option("--values", "values", default=None, type=click.Path(file_okay=False),
                              help="Model directory [default: <root>/values].")
 
@@ -62,21 +67,23 @@ def main() -> None:
 @root_option
 @values_option
 @crds_option
+@charts_option
 @click.option("--no-hydrate", is_flag=True, help="Skip `helm template` and validation (values, Applications, bootstrap only).")
 @_guarded
-def render(root: str, values: str | None, crds: str | None, no_hydrate: bool) -> None:
+def render(root: str, values: str | None, crds: str | None, charts: str | None, no_hydrate: bool) -> None:
     """Write rendered/, argocd/ and the schemas, validated; all or nothing."""
-    pipeline.render_to_disk(_options(root, values, hydrate=not no_hydrate, crds=crds))
+    pipeline.render_to_disk(_options(root, values, hydrate=not no_hydrate, crds=crds, charts=charts))
 
 
 @main.command()
 @root_option
 @values_option
 @crds_option
+@charts_option
 @_guarded
-def check(root: str, values: str | None, crds: str | None) -> None:
+def check(root: str, values: str | None, crds: str | None, charts: str | None) -> None:
     """Exit 1 with a unified diff if anything generated differs from what is committed."""
-    diffs = pipeline.check(_options(root, values, crds=crds))
+    diffs = pipeline.check(_options(root, values, crds=crds, charts=charts))
     if diffs:
         click.echo("".join(diffs), nl=False)
         _fail([f"{len(diffs)} generated file(s) out of date: run `make render` and commit the result."], EXIT_FINDINGS)

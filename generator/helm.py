@@ -69,11 +69,14 @@ class Helm:
                          f"command: {shlex.join([str(self.path), *args])}")
 
     def template(self, chart: Path, release: str, namespace: str, value_files: list[Path],
-                 kube_version: str, api_versions: list[str]) -> str:
+                 kube_version: str | None, api_versions: list[str], include_crds: bool = False,
+                 skip_tests: bool = False) -> str:
         args = ["template", release, str(chart), "--namespace", namespace]
         args += [a for f in value_files for a in ("-f", str(f))]
-        args += ["--kube-version", kube_version]
+        args += ["--kube-version", kube_version] if kube_version else []
         args += [a for v in api_versions for a in ("--api-versions", v)]
+        args += ["--include-crds"] if include_crds else []
+        args += ["--skip-tests"] if skip_tests else []
         proc = self._run(args)
         if proc.returncode:
             raise self._fail(args, proc.stderr)
@@ -88,6 +91,18 @@ class Helm:
         if proc.returncode:
             raise self._fail(args, proc.stdout + proc.stderr)
         return proc.stdout
+
+    def pull(self, chart: str, repo: str, version: str, dest: Path, timeout: float = 600) -> None:
+        """`helm pull <chart> --repo <repo> --version <version> -d <dest>`; the caller verifies the archive."""
+        args = ["pull", chart, "--repo", repo, "--version", version, "-d", str(dest)]
+        try:
+            proc = subprocess.run([str(self.path), *args], capture_output=True, text=True, env=_env(),
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise HelmError(f"helm pull timed out after {timeout:.0f}s\n"
+                            f"command: {shlex.join([str(self.path), *args])}") from None
+        if proc.returncode:
+            raise self._fail(args, proc.stdout + proc.stderr)
 
 
 # ---------------------------------------------------------------- checksums

@@ -16,7 +16,7 @@ from .chartvalues import (
     WorkerAlerts, WorkerValues,
 )
 from .model import (
-    ApiService, ArgoRollouts, CanaryPolicy, Image, Model, Monitoring, PostgreSQL, Probe, RabbitMQ,
+    ApiService, ArgoRollouts, AwsEbsCsiDriver, AwsLoadBalancerController, CanaryPolicy, MetricsServer, Image, Model, Monitoring, PostgreSQL, Probe, RabbitMQ,
     Redis, Worker, duration_seconds,
 )
 from .model import Storage as ModelStorage
@@ -330,7 +330,8 @@ def monitoring_values(model: Model, comp: Component) -> dict[str, Any]:
         "crds": {"upgradeJob": {"enabled": False}},
         "prometheusOperator": {
             **at, "resources": _resources(m.operator.resources),
-            "admissionWebhooks": {"deployment": dict(at), "patch": dict(at)},
+            "admissionWebhooks": {"deployment": dict(at),
+                                  "patch": {**at, "resources": _resources(m.admission_jobs.resources)}},
         },
         "prometheus": {"prometheusSpec": {
             **at,
@@ -340,7 +341,8 @@ def monitoring_values(model: Model, comp: Component) -> dict[str, Any]:
             "storageSpec": {"volumeClaimTemplate": _pvc(m.prometheus.storage)},
             **selectors,
         }},
-        "alertmanager": {"alertmanagerSpec": {
+        # Alertmanager never calls the Kubernetes API.
+        "alertmanager": {"serviceAccount": {"automountServiceAccountToken": False}, "alertmanagerSpec": {
             **at,
             "resources": _resources(m.alertmanager.resources),
             "storage": {"volumeClaimTemplate": _pvc(m.alertmanager.storage)},
@@ -348,16 +350,21 @@ def monitoring_values(model: Model, comp: Component) -> dict[str, Any]:
         "grafana": {
             **at,
             "resources": _resources(m.grafana.resources),
+            # The volume belongs to Grafana's fsGroup already; the chart's root chown init container is not needed.
+            "initChownData": {"enabled": False},
             # A ReadWriteOnce volume cannot be attached to two pods during a rolling update.
             "deploymentStrategy": {"type": "Recreate"},
             "persistence": {"enabled": True, "type": "pvc", "storageClassName": m.grafana.storage.storage_class,
                             "accessModes": [m.grafana.storage.access_mode], "size": m.grafana.storage.size},
             "admin": {"existingSecret": m.grafana.admin_secret, "userKey": m.grafana.admin_user_key,
                       "passwordKey": m.grafana.admin_password_key},
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}},
+            "sidecar": {"resources": _resources(m.grafana.sidecar_resources),
+                        "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}},
         },
         "kube-state-metrics": {**at, "resources": _resources(m.kube_state_metrics.resources)},
         "prometheus-node-exporter": {
+            # hostNetwork, hostPID and hostPath need a privileged namespace; the rest of the stack stays restricted.
+            "namespaceOverride": m.node_exporter.namespace,
             "resources": _resources(m.node_exporter.resources),
             # Every node, whatever its taints: node alerts must cover all of them.
             "tolerations": [{"operator": "Exists"}],
@@ -369,6 +376,70 @@ def monitoring_values(model: Model, comp: Component) -> dict[str, Any]:
         "kubeControllerManager": {"enabled": False},
         "kubeProxy": {"enabled": False},
         "additionalPrometheusRulesMap": {"eco2-nodes": {"groups": [{"name": "eco2-nodes", "rules": node_rules}]}},
+    }
+
+
+def _controller(model: Model, ctl) -> dict[str, Any]:
+    """nodeSelector, tolerations and resources of a controller's main pod, as every upstream chart spells them."""
+    return {**_k8s_placement(model, ctl.placement), "resources": _resources(ctl.resources)}
+
+
+def aws_load_balancer_controller_values(model: Model, comp: Component) -> dict[str, Any]:
+    """aws-load-balancer-controller chart 3.5.0 values: the IngressClass and IngressClassParams of platform.ingress."""
+    ctl: AwsLoadBalancerController = comp.spec  # type: ignore[assignment]
+    ing = model.platform.ingress
+    return {
+        "clusterName": model.cluster.name,
+        "region": model.cluster.region,
+        "replicaCount": ctl.replicas,
+        **_controller(model, ctl),
+        "ingressClass": ing.class_name,
+        "createIngressClassResource": True,
+        "ingressClassParams": {"create": True, "name": ing.class_name,
+                               "spec": {"group": {"name": ing.group}, "scheme": ing.scheme}},
+        "defaultTargetType": ing.target_type,
+        "securityContext": {"readOnlyRootFilesystem": True, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        # Nothing here is a Service of type LoadBalancer; its mutating webhook would only make every Service
+        # creation fail while the controller is down.
+        "enableServiceMutatorWebhook": False,
+    }
+
+
+def aws_ebs_csi_driver_values(model: Model, comp: Component) -> dict[str, Any]:
+    """aws-ebs-csi-driver chart 2.64.0 values: the controller on its node, the node plugin everywhere, the classes."""
+    ctl: AwsEbsCsiDriver = comp.spec  # type: ignore[assignment]
+    res = _resources(ctl.resources)
+    classes = []
+    for name, sc in ctl.storage_classes.items():
+        entry: dict[str, Any] = {
+            "name": name,
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": sc.reclaim_policy,
+            "allowVolumeExpansion": sc.allow_volume_expansion,
+            "parameters": {"type": sc.volume_type, "encrypted": "true" if sc.encrypted else "false"},
+        }
+        if sc.default:
+            entry["annotations"] = {"storageclass.kubernetes.io/is-default-class": "true"}
+        classes.append(entry)
+    return {
+        "controller": {"replicaCount": ctl.replicas, "region": model.cluster.region,
+                       "k8sTagClusterId": model.cluster.name, **_controller(model, ctl)},
+        "node": {"resources": res, "tolerateAllTaints": True, "enableWindows": False},
+        "sidecars": {s: {"resources": res} for s in (
+            "provisioner", "attacher", "snapshotter", "livenessProbe", "resizer", "nodeDriverRegistrar", "volumemodifier")},
+        "storageClasses": classes,
+    }
+
+
+def metrics_server_values(model: Model, comp: Component) -> dict[str, Any]:
+    """metrics-server chart 3.13.1 values; the server makes its own serving certificate (tls.type metrics-server)."""
+    ctl: MetricsServer = comp.spec  # type: ignore[assignment]
+    return {
+        "replicas": ctl.replicas,
+        **_controller(model, ctl),
+        "args": ["--kubelet-insecure-tls"] if ctl.kubelet_insecure_tls else [],
+        "tls": {"type": "metrics-server"},
     }
 
 
@@ -399,6 +470,9 @@ _LOCAL = {
 _UPSTREAM = {
     resolve.KUBE_PROMETHEUS_STACK: monitoring_values,
     resolve.ARGO_ROLLOUTS: argo_rollouts_values,
+    resolve.AWS_LOAD_BALANCER_CONTROLLER: aws_load_balancer_controller_values,
+    resolve.AWS_EBS_CSI_DRIVER: aws_ebs_csi_driver_values,
+    resolve.METRICS_SERVER: metrics_server_values,
 }
 
 

@@ -1,16 +1,30 @@
-"""Applications -> plain manifests, by running `helm template` exactly as Argo CD's repo-server would."""
+"""Applications -> plain manifests, by running `helm template` exactly as Argo CD's repo-server would.
+
+Everything about a call is read off the Application: chart (a path in this repository, or a chart of a
+Helm repository resolved to its pinned, verified archive), release, namespace, value files, the pinned
+kubeVersion and apiVersions, and Argo CD's defaults (`--include-crds` unless skipCrds). The output is then
+treated the way Argo CD treats it: `List` objects are unwrapped, and Helm hooks are mapped onto Argo CD's
+(objects whose hook Argo CD does not support are never applied, so they are dropped here, on the record).
+Charts whose templates can generate random or time-based content are rendered twice and compared.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+import tarfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from . import yamlio
 from .helm import Helm
+
+ChartSource = Callable[[str, str, str], Path]  # (name, version, repo URL) -> verified .tgz
 
 
 @dataclass(frozen=True)
@@ -18,27 +32,87 @@ class Invocation:
     """One `helm template` call, read off an Application."""
 
     app: str
-    chart: Path
+    chart: Path  # a chart directory, or a verified chart archive
     release: str
     namespace: str
     value_files: tuple[Path, ...]
+    kube_version: str | None = None
+    api_versions: tuple[str, ...] = ()
+    include_crds: bool = True  # Argo CD passes --include-crds unless the Application sets skipCrds
+    skip_tests: bool = False
+
+    @property
+    def shown_chart(self) -> str:
+        return self.chart.name if self.chart.suffix == ".tgz" else self.chart.as_posix()
 
 
-def invocation(app: dict[str, Any], repo: Path) -> Invocation | None:
-    """What Argo CD renders for this Application from a checkout at `repo`; None for charts from Helm repositories."""
+def _value_file(ref: str, base: Path, repo: Path, refs: dict[str, dict[str, Any]], app: str) -> Path:
+    if ref.startswith("$"):
+        name, _, rest = ref[1:].partition("/")
+        if name not in refs:
+            raise ValueError(f"{app}: value file {ref} names source ref {name!r}, which the Application does not have")
+        path = Path(os.path.normpath(repo / rest))
+    else:
+        path = Path(os.path.normpath(base / ref))
+    # Argo CD refuses value files outside the repository.
+    if not path.is_relative_to(repo):
+        raise ValueError(f"{app}: value file {path} is outside the repository")
+    return path
+
+
+def invocation(app: dict[str, Any], repo: Path, charts: ChartSource | None = None) -> Invocation | None:
+    """What Argo CD renders for this Application from a checkout at `repo`; None if it renders no Helm chart."""
     spec = app["spec"]
-    source = spec.get("source")
-    if source is None or "path" not in source:
+    name = app["metadata"]["name"]
+    sources = spec.get("sources") or ([spec["source"]] if spec.get("source") else [])
+    refs = {s["ref"]: s for s in sources if s.get("ref")}
+    helm_sources = [s for s in sources if "path" in s or "chart" in s]
+    if not helm_sources:
         return None
-    chart = repo / source["path"]
-    helm = source.get("helm", {})
-    # Argo CD resolves value files relative to the source path and refuses paths leaving the repository.
-    files = tuple(Path(os.path.normpath(chart / f)) for f in helm.get("valueFiles", []))
-    for f in files:
-        if not f.is_relative_to(repo):
-            raise ValueError(f"{app['metadata']['name']}: value file {f} is outside the repository")
-    return Invocation(app["metadata"]["name"], chart, helm.get("releaseName", app["metadata"]["name"]),
-                      spec["destination"]["namespace"], files)
+    if len(helm_sources) > 1:
+        raise ValueError(f"{name}: more than one chart source; hydration handles one per Application")
+    source = helm_sources[0]
+    helm = source.get("helm") or {}
+    if "chart" in source:
+        if charts is None:
+            raise ValueError(f"{name}: chart {source['chart']} comes from a Helm repository and no chart source was given")
+        chart = charts(source["chart"], source["targetRevision"], source["repoURL"])
+        base = repo
+    else:
+        chart = repo / source["path"]
+        base = chart
+    files = tuple(_value_file(f, base, repo, refs, name) for f in helm.get("valueFiles", []))
+    return Invocation(name, chart, helm.get("releaseName", name), helm.get("namespace") or spec["destination"]["namespace"],
+                      files, helm.get("kubeVersion"), tuple(helm.get("apiVersions", ())),
+                      not helm.get("skipCrds", False), bool(helm.get("skipTests", False)))
+
+
+# ---------------------------------------------------------------- what Argo CD does with helm's output
+
+# gitops-engine pkg/sync/hook/helm (Argo CD 3.5): the Helm hooks Argo CD runs, as its own hook phases;
+# pre-delete and post-delete are mapped by the application controller (controller/hook.go).
+HELM_HOOKS = {"pre-install": "PreSync", "pre-upgrade": "PreSync", "post-install": "PostSync",
+              "post-upgrade": "PostSync", "pre-delete": "PreDelete", "post-delete": "PostDelete"}
+ARGO_HOOK = "argocd.argoproj.io/hook"
+HELM_HOOK = "helm.sh/hook"
+
+
+def _annotations(doc: dict[str, Any]) -> dict[str, str]:
+    return ((doc.get("metadata") or {}).get("annotations")) or {}
+
+
+def hook_phases(doc: dict[str, Any]) -> list[str] | None:
+    """None for an ordinary resource, else the Argo CD phases it runs in ([] = a hook Argo CD never runs).
+
+    An Argo CD hook annotation wins over Helm's; `crd-install` is no hook to Argo CD.
+    """
+    ann = _annotations(doc)
+    if ARGO_HOOK in ann:
+        phases = [p.strip() for p in str(ann[ARGO_HOOK]).split(",") if p.strip()]
+        return None if phases == ["Skip"] else phases
+    if HELM_HOOK not in ann or ann[HELM_HOOK] == "crd-install":
+        return None
+    return [HELM_HOOKS[h] for h in (p.strip() for p in str(ann[HELM_HOOK]).split(",")) if h in HELM_HOOKS]
 
 
 def _sort_key(doc: dict[str, Any]) -> tuple[str, str, str]:
@@ -46,58 +120,175 @@ def _sort_key(doc: dict[str, Any]) -> tuple[str, str, str]:
     return (str(doc.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
-def normalize(helm_output: str) -> list[dict[str, Any]]:
-    """Helm's documents, sorted by kind/namespace/name so a reordered template never shows as a change."""
-    docs = sorted(yamlio.load_all(helm_output), key=_sort_key)
-    for a, b in zip(docs, docs[1:]):
+def _flatten(docs: list[Any]) -> Iterator[Any]:
+    """Argo CD applies the items of a `kind: List`, not the List."""
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            yield from _flatten(doc["items"])
+        else:
+            yield doc
+
+
+@dataclass
+class Output:
+    """One app's hydrated objects, as Argo CD will apply them."""
+
+    docs: list[dict[str, Any]]
+    dropped: list[str] = field(default_factory=list)  # "Pod ns/name (helm.sh/hook: test)": never applied by Argo CD
+
+    @property
+    def crds(self) -> list[dict[str, Any]]:
+        return [d for d in self.docs if d.get("kind") == "CustomResourceDefinition"]
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        return [d for d in self.docs if d.get("kind") != "CustomResourceDefinition"]
+
+
+def normalize(helm_output: str) -> Output:
+    """Helm's documents as Argo CD applies them, sorted by kind/namespace/name so a reordered template never shows."""
+    kept, dropped = [], []
+    for doc in _flatten(yamlio.load_all(helm_output)):
+        if not isinstance(doc, dict):
+            raise ValueError(f"helm rendered a document that is not an object: {str(doc)[:80]!r}")
+        if hook_phases(doc) == []:
+            ann = _annotations(doc)
+            shown = "/".join(p for p in _sort_key(doc) if p)
+            dropped.append(f"{shown} ({HELM_HOOK}: {ann.get(HELM_HOOK)}): a hook Argo CD never runs")
+            continue
+        kept.append(doc)
+    kept.sort(key=_sort_key)
+    for a, b in zip(kept, kept[1:]):
         if _sort_key(a) == _sort_key(b):
             raise ValueError(f"helm rendered {'/'.join(_sort_key(a))} twice")
-    return docs
+    return Output(kept, sorted(dropped))
+
+
+# ---------------------------------------------------------------- charts and their content
 
 
 def chart_files(chart: Path) -> list[Path]:
     """Every file helm reads for a chart, through the charts/lib symlink (Path.rglob would not follow it)."""
+    if chart.is_file():
+        return [chart]
     found = []
     for top, _, names in os.walk(chart, followlinks=True):
         found.extend(Path(top) / n for n in names)
     return sorted(found)
 
 
-def _digest(inv: Invocation, repo: Path, helm: Helm, kube_version: str, api_versions: list[str]) -> str:
+# Template functions whose result changes from one render to the next (Sprig's random and crypto
+# generators, the clock) or depends on a live cluster (lookup, empty offline).
+UNSTABLE = re.compile(r"\b(rand(AlphaNum|Alpha|Numeric|Ascii|Bytes|Int)|uuidv4|genCA|genCAWithKey|genPrivateKey|"
+                      r"genSelfSignedCert|genSelfSignedCertWithKey|genSignedCert|genSignedCertWithKey|now|"
+                      r"htpasswd|bcrypt|lookup)\b")
+
+
+def _templates(chart: Path) -> Iterator[str]:
+    if chart.is_file():
+        with tarfile.open(chart) as tar:
+            for member in tar.getmembers():
+                if member.isfile() and "/templates/" in member.name:
+                    yield tar.extractfile(member).read().decode("utf-8", "replace")  # type: ignore[union-attr]
+    else:
+        for path in chart_files(chart):
+            if "templates" in path.relative_to(chart).parts:
+                yield path.read_text(encoding="utf-8", errors="replace")
+
+
+def may_flap(chart: Path) -> bool:
+    """Whether any template action calls a function that can differ between two renders."""
+    actions = re.compile(r"\{\{(.*?)\}\}", re.S)
+    return any(UNSTABLE.search(m.group(1)) for text in _templates(chart) for m in actions.finditer(text))
+
+
+def _digest(inv: Invocation, repo: Path, helm: Helm) -> str:
     """Content hash of everything the output depends on: chart (and library) files, value files, flags."""
     h = hashlib.sha256()
-    for part in (helm.version, kube_version, inv.release, inv.namespace, *api_versions):
+    flags = (helm.version, inv.kube_version or "", inv.release, inv.namespace, str(inv.include_crds),
+             str(inv.skip_tests), *inv.api_versions)
+    for part in flags:
         h.update(part.encode() + b"\0")
     for path in chart_files(inv.chart):
-        h.update(path.relative_to(inv.chart).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        rel = path.name if inv.chart.is_file() else path.relative_to(inv.chart).as_posix()
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     for f in inv.value_files:
         h.update(f.relative_to(repo).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 
+# ---------------------------------------------------------------- comparing two renders
+
+
+def _leaves(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    if isinstance(node, dict):
+        if not node:
+            yield path, {}
+        for k, v in node.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(node, list):
+        if not node:
+            yield path, []
+        for i, v in enumerate(node):
+            yield from _leaves(v, path + (i,))
+    else:
+        yield path, node
+
+
+def differences(first: Output, second: Output) -> list[tuple[tuple[str, str, str], tuple]]:
+    """((kind, namespace, name), field path) of everything that differs between two renders of one app."""
+    a = {_sort_key(d): d for d in first.docs}
+    b = {_sort_key(d): d for d in second.docs}
+    out: list[tuple[tuple[str, str, str], tuple]] = []
+    for key in sorted(set(a) | set(b)):
+        if key not in a or key not in b:
+            out.append((key, ()))
+            continue
+        la, lb = dict(_leaves(a[key])), dict(_leaves(b[key]))
+        out += [(key, p) for p in sorted(set(la) | set(lb), key=str) if la.get(p, object()) != lb.get(p, object())]
+    return out
+
+
 @dataclass
 class Result:
-    docs: dict[str, list[dict[str, Any]]]
+    outputs: dict[str, Output]
+    flaps: dict[str, list[tuple[tuple[str, str, str], tuple]]]  # app -> fields that differ between two renders
     rendered: int  # apps that needed helm
     cached: int  # apps served from the content-hash cache
 
 
-def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, kube_version: str, api_versions: list[str],
-            cache: Path, jobs: int | None = None) -> Result:
-    """Render every invocation (concurrently), reusing cached output when nothing it depends on changed."""
+def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, jobs: int | None = None) -> Result:
+    """Render every invocation (concurrently), reusing cached output when nothing it depends on changed.
+
+    A chart that may flap is rendered twice and the two renders compared; the cache keeps the first render
+    (as JSON: parsing megabytes of YAML again on every run would cost seconds) and the fields that differed.
+    """
     cache.mkdir(parents=True, exist_ok=True)
-    keys = {inv.app: _digest(inv, repo, helm, kube_version, api_versions) for inv in invocations}
-    todo = [inv for inv in invocations if not (cache / f"{keys[inv.app]}.yaml").is_file()]
+    keys = {inv.app: _digest(inv, repo, helm) for inv in invocations}
+
+    def entry(inv: Invocation) -> Path:
+        return cache / f"{keys[inv.app]}.json"
+
+    todo = [inv for inv in invocations if not entry(inv).is_file()]
 
     def run(inv: Invocation) -> None:
-        text = helm.template(inv.chart, inv.release, inv.namespace, list(inv.value_files), kube_version, api_versions)
-        normalize(text)  # fail here, not later, on output we could not store
-        tmp = cache / f".{keys[inv.app]}.{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, cache / f"{keys[inv.app]}.yaml")
+        renders = []
+        for _ in range(2 if may_flap(inv.chart) else 1):
+            text = helm.template(inv.chart, inv.release, inv.namespace, list(inv.value_files), inv.kube_version,
+                                 list(inv.api_versions), include_crds=inv.include_crds, skip_tests=inv.skip_tests)
+            renders.append(normalize(text))
+        flaps = differences(*renders) if len(renders) == 2 else []
+        data = {"docs": renders[0].docs, "dropped": renders[0].dropped, "flaps": [[list(k), list(p)] for k, p in flaps]}
+        tmp = entry(inv).with_name(f".{entry(inv).name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(data, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, entry(inv))
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
         for future in [pool.submit(run, inv) for inv in todo]:
             future.result()
-    docs = {inv.app: normalize((cache / f"{keys[inv.app]}.yaml").read_text(encoding="utf-8")) for inv in invocations}
-    return Result(docs, rendered=len(todo), cached=len(invocations) - len(todo))
+    outputs, flaps = {}, {}
+    for inv in invocations:
+        data = json.loads(entry(inv).read_text(encoding="utf-8"))
+        outputs[inv.app] = Output(data["docs"], data["dropped"])
+        flaps[inv.app] = [(tuple(k), tuple(p)) for k, p in data["flaps"]]
+    return Result(outputs, flaps, rendered=len(todo), cached=len(invocations) - len(todo))

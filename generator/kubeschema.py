@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -17,9 +18,10 @@ import yaml
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
+from generator import yamlio
 from generator.errors import format_loc
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader = yamlio.Loader
 _DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 _OBJECT_META = f"{_DEFS_ID}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 # JSON Schema keywords a structural CRD schema may use; descriptions, defaults and x-kubernetes-* are dropped.
@@ -242,7 +244,8 @@ _VALIDATORS: dict[tuple, jsonschema.protocols.Validator] = {}
 class Validator:
     """Validates documents for one Kubernetes version against its built-in schemas and the CRDs in crd_dir."""
 
-    def __init__(self, kube_version: str, crd_dir: Path):
+    def __init__(self, kube_version: str, crd_dir: Path, hydrated: list[tuple[str, dict]] = ()):
+        """`hydrated`: (source, CRD) the cluster's own components install; they win over crd_dir, which must agree."""
         self.kube_version = kube_version
         self.crd_dir = Path(crd_dir)
         self._k8s = _k8s_dir(kube_version)
@@ -250,6 +253,24 @@ class Validator:
             raise SchemaError(f"CRD directory {self.crd_dir} does not exist; run `make schemas` or set ECO2_CRDS")
         self._builtin = _k8s_kinds(self._k8s)
         self._custom = _crds(self.crd_dir)
+        self.mismatches: list[tuple[str, str, str]] = []  # (source of the hydrated CRD, gvk, pinned file it differs from)
+        for source, crd in hydrated:
+            spec = crd.get("spec") or {}
+            digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+            for v in spec.get("versions", ()):
+                if not (v.get("served") and "openAPIV3Schema" in (v.get("schema") or {})):
+                    continue
+                gvk = (f"{spec['group']}/{v['name']}", spec["names"]["kind"])
+                pinned = self._custom.get(gvk)
+                if pinned is not None and source != str(pinned[0]):
+                    theirs = next(x for x in pinned[2]["spec"]["versions"] if x["name"] == pinned[3])
+                    if theirs["schema"]["openAPIV3Schema"] != v["schema"]["openAPIV3Schema"]:
+                        self.mismatches.append((source, f"{gvk[0]} {gvk[1]}", str(pinned[0])))
+                self._custom[gvk] = (source, digest, crd, v["name"])
+
+    def builtin_kinds(self) -> set[tuple[str, str]]:
+        """(apiVersion, kind) the API server of this Kubernetes version serves without any CRD."""
+        return set(self._builtin)
 
     def kinds(self) -> set[tuple[str, str]]:
         """The (apiVersion, kind) pairs this validator has a schema for."""
@@ -260,7 +281,7 @@ class Validator:
         if gvk in self._builtin:
             key: tuple = (self._k8s, *gvk)
         elif gvk in self._custom:
-            key = (self._k8s, *gvk, *self._custom[gvk][:2])  # the CRD file and its mtime
+            key = (self._k8s, *gvk, *self._custom[gvk][:2])  # the CRD file and its mtime (or content hash)
         else:
             return None
         if key not in _VALIDATORS:

@@ -533,9 +533,16 @@ class Prometheus(StoredPart):
 
 
 class Grafana(StoredPart):
+    sidecar_resources: Resources
+    """Each of the dashboard and datasource sidecars."""
     admin_secret: Name
     admin_user_key: str = "admin-user"
     admin_password_key: str = "admin-password"
+
+
+class NodeExporter(PodSpecPart):
+    namespace: Name
+    """Its own namespace: hostNetwork, hostPID and hostPath need Pod Security `privileged`."""
 
 
 class Thresholds(Strict):
@@ -558,9 +565,11 @@ class Monitoring(Infra):
     alertmanager: StoredPart
     grafana: Grafana
     operator: PodSpecPart
+    admission_jobs: PodSpecPart
+    """The hook Jobs that make and patch the operator's webhook certificate at every sync."""
     kube_state_metrics: PodSpecPart
-    node_exporter: PodSpecPart
-    """Runs on every node, inside each node's system reserve."""
+    node_exporter: NodeExporter
+    """Runs on every node."""
     thresholds: Thresholds
     project: Name = "platform"
 
@@ -587,15 +596,73 @@ class IngressSettings(Strict):
     healthcheck_path: PathPrefix
 
 
-class ArgoRollouts(Strict):
-    type: Literal["argo-rollouts"]
+class Controller(Strict):
+    """A cluster controller from an upstream chart; platform controllers run on the master."""
+
     namespace: Name
     chart: UpstreamChart
     placement: Placement
-    replicas: PositiveInt
+    replicas: PositiveInt = 1
     resources: Resources
+    """Requests and limits of the controller's main container."""
     depends_on: list[Name] = []
     project: Name = "platform"
+
+
+class ArgoRollouts(Controller):
+    type: Literal["argo-rollouts"]
+
+
+class AwsLoadBalancerController(Controller):
+    """Reconciles the ALB Ingresses (and the canaries' traffic split); provides the ingress class of platform.ingress."""
+
+    type: Literal["aws-load-balancer-controller"]
+    webhook_certificate: Literal["generated-at-sync"] = "generated-at-sync"
+    """How the admission webhooks get their TLS certificate. `generated-at-sync`: the chart's genCA, run by Argo CD
+    at every render; the Application ignores the generated fields and rendered/ shows a placeholder."""
+
+
+class StorageClassSpec(Strict):
+    volume_type: Literal["gp3", "gp2", "io1", "io2", "st1", "sc1"]
+    encrypted: bool = True
+    reclaim_policy: Literal["Delete", "Retain"] = "Delete"
+    allow_volume_expansion: bool = True
+    default: bool = False
+    """The class a PersistentVolumeClaim without storageClassName gets."""
+
+
+class AwsEbsCsiDriver(Controller):
+    """EBS volumes for PersistentVolumeClaims; provides the storage classes listed here.
+
+    `resources` apply to every container of the controller and of the per-node plugin."""
+
+    type: Literal["aws-ebs-csi-driver"]
+    storage_classes: Annotated[dict[Name, StorageClassSpec], Field(min_length=1)]
+
+
+class MetricsServer(Controller):
+    """Serves the resource metrics API (metrics.k8s.io) that HorizontalPodAutoscalers read."""
+
+    type: Literal["metrics-server"]
+    kubelet_insecure_tls: bool
+    """kubeadm's kubelets serve self-signed certificates: true skips their verification (else sign them)."""
+
+
+ControllerComponent = Annotated[
+    Union[ArgoRollouts, AwsLoadBalancerController, AwsEbsCsiDriver, MetricsServer], Field(discriminator="type")]
+
+
+ApiKind = Annotated[str, Field(pattern=r"^([a-z0-9.-]+/)?v[0-9a-z]+/[A-Z][A-Za-z0-9]*$")]
+
+
+class ExternalCapabilities(Strict):
+    """What the cluster has from outside this model, and who provides it (one sentence each)."""
+
+    api_versions: dict[ApiKind, Annotated[str, Field(min_length=3)]] = {}
+    """Custom resource kinds as group/version/Kind, e.g. argoproj.io/v1alpha1/Application: Argo CD (bootstrap)."""
+    storage_classes: dict[Name, Annotated[str, Field(min_length=3)]] = {}
+    ingress_classes: dict[Name, Annotated[str, Field(min_length=3)]] = {}
+    metrics_api: Annotated[str, Field(min_length=3)] | None = None
 
 
 class Project(Strict):
@@ -623,7 +690,9 @@ class Platform(Strict):
     project: Name = "platform"
     namespaces: dict[Name, NamespaceSpec]
     ingress: IngressSettings
-    controllers: dict[Name, Annotated[Union[ArgoRollouts], Field(discriminator="type")]]
+    controllers: dict[Name, ControllerComponent]
+    external: ExternalCapabilities = ExternalCapabilities()
+    """Capabilities provided outside this model; everything else a rendered object uses needs a component."""
 
 
 class ExternalSecret(Strict):

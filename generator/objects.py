@@ -9,7 +9,17 @@ from typing import Any, Iterator
 
 from . import yamlio
 
-_RENDERED = re.compile(r"^rendered/(?P<env>[^/]+)/(?P<dir>apps|manifests|values)/(?P<app>[^/]+)\.ya?ml$")
+_RENDERED = re.compile(r"^rendered/(?P<env>[^/]+)/(?P<dir>apps|manifests|crds|values)/(?P<app>[^/]+)\.ya?ml$")
+# Built-in kinds without a namespace (CRDs say their own scope).
+CLUSTER_SCOPED = {
+    "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "CSIDriver", "CSINode",
+    "CustomResourceDefinition", "FlowSchema", "IngressClass", "MutatingWebhookConfiguration", "Namespace", "Node",
+    "PersistentVolume", "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass", "StorageClass",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+}
+# Custom resources an operator turns into pods (prometheus-operator: StatefulSets of Prometheus and Alertmanager).
+OPERATOR_PODS = ("Prometheus", "Alertmanager")
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Rollout", "Job", "CronJob", "Pod"}
 
 
@@ -45,8 +55,10 @@ class Obj:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
     def pod(self) -> tuple[dict[str, str], dict[str, Any]] | None:
-        """(pod labels, pod spec) of a workload's pod template."""
+        """(pod labels, pod spec) of a workload's pod template (for operator resources, of the pods it makes)."""
         spec = self.doc.get("spec") or {}
+        if self.kind in OPERATOR_PODS:
+            return operator_pod(self.kind, self.name, spec)
         if self.kind == "Pod":
             return self.labels, spec
         if self.kind == "CronJob":
@@ -55,6 +67,26 @@ class Obj:
             template = spec.get("template") or {}
             return (template.get("metadata") or {}).get("labels") or {}, template.get("spec") or {}
         return None
+
+
+# prometheus-operator v0.93: the labels it gives the pods of a Prometheus or Alertmanager, and their ports.
+_OPERATOR = {
+    "Prometheus": ("prometheus", [("web", 9090)]),
+    "Alertmanager": ("alertmanager", [("web", 9093), ("tcp-mesh", 9094)]),
+}
+
+
+def operator_pod(kind: str, name: str, spec: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The pod prometheus-operator creates for a Prometheus or Alertmanager resource (main container and config-reloader)."""
+    app, ports = _OPERATOR[kind]
+    labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": name,
+              "app.kubernetes.io/managed-by": "prometheus-operator", "operator.prometheus.io/name": name, app: name,
+              **(((spec.get("podMetadata") or {}).get("labels")) or {})}
+    main = {"name": app, "resources": spec.get("resources") or {}, "ports": [{"name": n, "containerPort": p} for n, p in ports]}
+    reloader = {"name": "config-reloader", "ports": [{"name": "reloader-web", "containerPort": 8080}]}
+    podspec = {k: spec[k] for k in ("nodeSelector", "tolerations", "affinity", "securityContext") if k in spec}
+    podspec["containers"] = [main, reloader]
+    return labels, podspec
 
 
 def matches(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
@@ -149,6 +181,10 @@ def collect(files: dict[str, bytes]) -> tuple[list[Obj], list[tuple[str, str]]]:
                 if isinstance(doc, dict) and doc.get("kind") == "Application":
                     ns = ((doc.get("spec") or {}).get("destination") or {}).get("namespace", "")
                     destination[(env, app)] = ns
+    cluster_scoped = set(CLUSTER_SCOPED) | {
+        ((d.get("spec") or {}).get("names") or {}).get("kind")
+        for docs in parsed.values() for d in docs
+        if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition" and (d.get("spec") or {}).get("scope") == "Cluster"}
     objs = []
     for path, docs in parsed.items():
         env, directory, app = app_of(path)
@@ -156,7 +192,7 @@ def collect(files: dict[str, bytes]) -> tuple[list[Obj], list[tuple[str, str]]]:
             if not isinstance(doc, dict):
                 continue
             ns = (doc.get("metadata") or {}).get("namespace")
-            if ns is None and directory == "manifests":
+            if ns is None and directory in ("manifests", "crds") and doc.get("kind") not in cluster_scoped:
                 ns = destination.get((env, app), "")
-            objs.append(Obj(path, i, doc, app if directory in ("apps", "manifests") else None, ns or ""))
+            objs.append(Obj(path, i, doc, app if directory in ("apps", "manifests", "crds") else None, ns or ""))
     return objs, errors

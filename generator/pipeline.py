@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from . import hydrate, loader, output, render, resolve, validation, yamlio
-from .errors import ValidationFailed
+from . import charts, hydrate, policy, loader, output, render, resolve, validation, yamlio
+from .errors import ValidationFailed, format_loc
 from .applications import Layout
-from .helm import cache_dir as helm_cache_dir, find_helm
+from .helm import HelmError, cache_dir as helm_cache_dir, find_helm
 
 Log = Callable[[str], None]
 
@@ -29,6 +30,7 @@ class Options:
     hydrate: bool = True
     validate: bool = True
     crds: Path | None = None
+    charts: Path | None = None
     cache: Path | None = None
     jobs: int | None = None
 
@@ -65,24 +67,86 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
         yield tree, staged
 
 
+GENERATED = policy.GENERATED
+
+
+def _pointer(entry: dict[str, Any]) -> list[tuple]:
+    """ignoreDifferences paths as tuples; '*' stands for any list index (jq's `[]`)."""
+    out = [tuple(int(p) if p.isdigit() else p.replace("~1", "/").replace("~0", "~") for p in ptr.split("/")[1:])
+           for ptr in entry.get("jsonPointers", [])]
+    for expr in entry.get("jqPathExpressions", []):
+        parts: list = []
+        for name, index in re.findall(r"\.([A-Za-z0-9_-]+)|(\[\]\??)", expr):
+            parts.append(name if name else "*")
+        out.append(tuple(parts))
+    return out
+
+
+def _covered(app: dict[str, Any], key: tuple[str, str, str], doc: dict[str, Any] | None, path: tuple) -> bool:
+    """Whether the Application's ignoreDifferences cover this field of this object."""
+    kind, namespace, name = key
+    group = str((doc or {}).get("apiVersion", "")).rpartition("/")[0]
+    for entry in app["spec"].get("ignoreDifferences", []):
+        if (entry.get("kind"), entry.get("group", ""), entry.get("name", name)) != (kind, group, name):
+            continue
+        if entry.get("namespace", namespace) != namespace:
+            continue
+        for prefix in _pointer(entry):
+            if path[:len(prefix)] == prefix or all(p == "*" or p == q for p, q in zip(prefix, path)) and len(path) >= len(prefix):
+                return True
+    return False
+
+
+def _blank(doc: dict[str, Any], path: tuple) -> None:
+    node: Any = doc
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = GENERATED
+
+
 def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
     model = loaded.model
     layout = Layout(model.cluster.environment)
     apps = {c.name: yamlio.load_all(tree.files[layout.app_file(c.name)].decode())[0] for c in resolve.components(model)}
-    invocations = [inv for inv in (hydrate.invocation(app, staged) for app in apps.values()) if inv is not None]
+
+    def chart_source(name: str, version: str, repo: str) -> Path:
+        return charts.resolve_chart(name, version, repo, opts.charts)
+
+    invocations = [inv for inv in (hydrate.invocation(app, staged, chart_source) for app in apps.values()) if inv is not None]
     if not invocations:
         return
     helm = find_helm()
-    result = hydrate.hydrate(invocations, staged, helm, model.cluster.kubernetes_version, resolve.api_versions(model),
-                             opts.cache_dir / "hydrate", opts.jobs)
+    result = hydrate.hydrate(invocations, staged, helm, opts.cache_dir / "hydrate", opts.jobs)
+    unexplained = []
     for inv in invocations:
-        chart = inv.chart.relative_to(staged).as_posix()
-        text = render.yaml_file([f"{layout.app_file(inv.app)} (helm template {chart})"], result.docs[inv.app])
-        path = layout.manifest_file(inv.app)
-        tree.add(path, text)
-        (staged / path).parent.mkdir(parents=True, exist_ok=True)
-        (staged / path).write_text(text, encoding="utf-8")
-    objects = sum(len(d) for d in result.docs.values())
+        out = result.outputs[inv.app]
+        by_key = {hydrate._sort_key(d): d for d in out.docs}
+        for key, path in result.flaps.get(inv.app, []):
+            doc = by_key.get(key)
+            if path and doc is not None and _covered(apps[inv.app], key, doc, path):
+                _blank(doc, path)
+            else:
+                unexplained.append(f"{layout.app_file(inv.app)}: {'/'.join(p for p in key if p)}: "
+                                   f"{format_loc(path) or '(the whole object)'} differs between two renders of "
+                                   f"{inv.shown_chart}")
+    if unexplained:
+        raise HelmError("output that changes on every render (Argo CD would report OutOfSync forever): turn the "
+                        "generation off in the model, or let the Application ignore exactly these fields:\n  "
+                        + "\n  ".join(unexplained))
+    for inv in invocations:
+        out = result.outputs[inv.app]
+        chart = inv.shown_chart if inv.chart.suffix == ".tgz" else inv.chart.relative_to(staged).as_posix()
+        sources = [f"{layout.app_file(inv.app)} (helm template {chart})"]
+        notes = [f"Not applied by Argo CD, so left out: {d}" for d in out.dropped]
+        for path, docs, what in ((layout.manifest_file(inv.app), out.resources, notes),
+                                 (layout.crds_file(inv.app), out.crds, [])):
+            if not docs:
+                continue
+            text = render.yaml_file(sources, docs, what)
+            tree.add(path, text)
+            (staged / path).parent.mkdir(parents=True, exist_ok=True)
+            (staged / path).write_text(text, encoding="utf-8")
+    objects = sum(len(o.docs) for o in result.outputs.values())
     log(f"hydrated {len(invocations)} apps ({objects} objects; {result.rendered} rendered, {result.cached} unchanged) "
         f"with {helm.describe()}")
 

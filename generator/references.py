@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 from . import labels, resolve
 from .model import Model, Taint, Toleration
-from .objects import Index, Obj, containers, label_selector_matches
+from .objects import OPERATOR_PODS, Index, Obj, containers, label_selector_matches
 
 Finding = tuple  # (obj, check, path, message, model_suffix)
 
@@ -21,6 +21,7 @@ class Context(NamedTuple):
     index: Index
     model: Model | None
     repo: Path  # the repository checkout Argo CD would read (staging or working tree)
+    builtin: frozenset = frozenset()  # (apiVersion, kind) the API server serves without any CRD
 
 
 CHECKS: list[Callable[[Context], Iterator[Finding]]] = []
@@ -315,9 +316,58 @@ def _tolerates(tolerations: list[dict[str, Any]], taint: Taint) -> bool:
     return any(Toleration.model_validate(t).tolerates(taint) for t in tolerations)
 
 
+def _scheduling(obj: Obj) -> tuple[str, dict[str, Any]] | None:
+    """(field prefix, the fields that decide where pods land) of a workload or of an operator-managed pod set."""
+    pod = obj.pod()
+    if pod is None:
+        return None
+    return ("spec" if obj.kind in ("Pod", *OPERATOR_PODS) else "spec.template.spec"), pod[1]
+
+
+def _expression(expr: dict[str, Any], labels_: dict[str, str]) -> bool:
+    key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+    if op == "In":
+        return labels_.get(key) in values
+    if op == "NotIn":
+        return labels_.get(key) not in values
+    if op == "Exists":
+        return key in labels_
+    if op == "DoesNotExist":
+        return key not in labels_
+    if op in ("Gt", "Lt") and key in labels_ and values:
+        try:
+            a, b = int(labels_[key]), int(values[0])
+        except ValueError:
+            return False
+        return a > b if op == "Gt" else a < b
+    return False
+
+
+def _affinity(podspec: dict[str, Any], labels_: dict[str, str]) -> bool:
+    """requiredDuringSchedulingIgnoredDuringExecution: any term whose expressions all match."""
+    required = ((((podspec.get("affinity") or {}).get("nodeAffinity") or {})
+                 .get("requiredDuringSchedulingIgnoredDuringExecution")) or {}).get("nodeSelectorTerms")
+    if not required:
+        return True
+    return any(all(_expression(e, labels_) for e in term.get("matchExpressions") or []) for term in required)
+
+
+def fits(model: Model, podspec: dict[str, Any]) -> list[str]:
+    """The model's nodes a pod with this spec can be scheduled on: node selector, required node affinity, taints."""
+    selector = podspec.get("nodeSelector") or {}
+    tolerations = podspec.get("tolerations") or []
+    out = []
+    for n, spec in model.nodes.items():
+        node_labels = resolve.node_labels(n, spec)
+        if (all(node_labels.get(k) == v for k, v in selector.items()) and _affinity(podspec, node_labels)
+                and all(_tolerates(tolerations, t) for t in spec.taints if t.effect != "PreferNoSchedule")):
+            out.append(n)
+    return sorted(out)
+
+
 @check
 def placement(ctx: Context) -> Iterator[Finding]:
-    """Each pod can land on exactly the node the model placed its component on."""
+    """Each pod can land on exactly the node the model placed its component on; DaemonSet pods on every node."""
     if ctx.model is None:
         return
     model = ctx.model
@@ -325,18 +375,23 @@ def placement(ctx: Context) -> Iterator[Finding]:
     for loc, where in resolve.placements(model):
         intended[loc[-2]] = where.node
     for w in ctx.index.workloads:
+        found = _scheduling(w)
+        if found is None:
+            continue
+        prefix, podspec = found
+        can = fits(model, podspec)
+        if w.kind == "DaemonSet":
+            missing = sorted(set(model.nodes) - set(can))
+            if missing:
+                yield (w, "ref.placement", f"{prefix}.tolerations", f"runs on {len(can)} of {len(model.nodes)} nodes; "
+                       f"not on {', '.join(missing)} (a node agent must run on every node)", ())
+            continue
         node = intended.get(w.app or "")
         if node is None:
             continue
-        podspec = w.pod()[1]
-        selector = podspec.get("nodeSelector") or {}
-        tolerations = podspec.get("tolerations") or []
-        fits = sorted(n for n, spec in model.nodes.items()
-                      if all(spec.labels.get(k) == v for k, v in selector.items())
-                      and all(_tolerates(tolerations, t) for t in spec.taints if t.effect != "PreferNoSchedule"))
-        if fits != [node]:
-            where = "spec.template.spec.nodeSelector" if node not in fits else "spec.template.spec.tolerations"
-            shown = ", ".join(fits) or "no node"
+        if can != [node]:
+            where = f"{prefix}.nodeSelector" if node not in can else f"{prefix}.tolerations"
+            shown = ", ".join(can) or "no node"
             yield w, "ref.placement", where, f"can be scheduled on {shown}; the model places it on {node!r} only", ("placement",)
 
 
@@ -373,6 +428,13 @@ def applications(ctx: Context) -> Iterator[Finding]:
         if not any(d.get("namespace") in (dest.get("namespace"), "*") and d.get("server") in (dest.get("server"), "*")
                    for d in pspec.get("destinations") or []):
             yield app, "ref.app-project", "spec.destination", f"namespace {dest.get('namespace')!r} is not a destination of project {project.name!r}", ("namespace",)
+        allowed = {d.get("namespace") for d in pspec.get("destinations") or []}
+        if "*" not in allowed:
+            for obj in ctx.index.objs:
+                if obj.app == app.name and obj.source.startswith("rendered/") and "/apps/" not in obj.source \
+                        and obj.namespace and obj.namespace not in allowed:
+                    yield (obj, "ref.app-project", "metadata.namespace", f"namespace {obj.namespace!r} is not a "
+                           f"destination of project {project.name!r}: Argo CD refuses to sync it", ("namespace",))
         repos = set(pspec.get("sourceRepos") or [])
         for i, src in enumerate(sources):
             if src.get("repoURL") not in repos and "*" not in repos:
@@ -399,3 +461,113 @@ def sync_waves(ctx: Context) -> Iterator[Finding]:
                 yield (app, "ref.sync-wave", f'metadata.annotations["{labels.SYNC_WAVE}"]',
                        f"wave {wave(app)} does not come after {dep}'s wave {wave(apps[dep])} ({dep} {why})", ("dependsOn",))
 
+
+
+# ---------------------------------------------------------------- capabilities
+
+
+def _wave(app: Obj | None) -> int:
+    return int(((app.doc.get("metadata") or {}).get("annotations") or {}).get(labels.SYNC_WAVE, "0")) if app else 0
+
+
+def _claims(obj: Obj) -> Iterator[tuple[str, dict[str, Any], tuple]]:
+    """(field path, PersistentVolumeClaim spec, model suffix) of every volume claim an object makes."""
+    spec = obj.doc.get("spec") or {}
+    if obj.kind == "PersistentVolumeClaim":
+        yield "spec", spec, ("storage", "grafana")
+    for i, t in enumerate(spec.get("volumeClaimTemplates") or [] if obj.kind == "StatefulSet" else []):
+        yield f"spec.volumeClaimTemplates[{i}].spec", t.get("spec") or {}, ("storage", "wal")
+    if obj.kind in OPERATOR_PODS:
+        vct = ((spec.get("storage") or {}).get("volumeClaimTemplate") or {}).get("spec")
+        if vct is not None:
+            yield "spec.storage.volumeClaimTemplate.spec", vct, (obj.kind.lower(),)
+
+
+@check
+def capabilities(ctx: Context) -> Iterator[Finding]:
+    """Every storage class, ingress class, resource-metrics HPA and custom resource kind that a rendered object uses
+    resolves to exactly one provider, rendered by an Application that syncs in an earlier wave (or its own)."""
+    if ctx.model is None:
+        return
+    apps = {a.name: a for a in ctx.index.kind("Application") if a.app}
+    provided: dict[tuple[str, str], list[Obj]] = {}
+    for sc in ctx.index.kind("StorageClass"):
+        provided.setdefault((resolve.STORAGE_CLASS, sc.name), []).append(sc)
+    for ic in ctx.index.kind("IngressClass"):
+        provided.setdefault((resolve.INGRESS_CLASS, ic.name), []).append(ic)
+    for svc in ctx.index.kind("APIService"):
+        if (svc.doc.get("spec") or {}).get("group") == resolve.RESOURCE_METRICS:
+            provided.setdefault((resolve.METRICS_API, resolve.RESOURCE_METRICS), []).append(svc)
+    for crd in ctx.index.kind("CustomResourceDefinition"):
+        spec = crd.doc.get("spec") or {}
+        for v in spec.get("versions") or []:
+            if v.get("served"):
+                provided.setdefault((resolve.CRD, f"{spec.get('group')}/{v['name']}/{(spec.get('names') or {}).get('kind')}"), []).append(crd)
+    outside = resolve.external(ctx.model)
+    defaults = [sc for sc in ctx.index.kind("StorageClass")
+                if ((sc.doc.get("metadata") or {}).get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
+
+    def resolve_use(user: Obj, cap: tuple[str, str], where: str, suffix: tuple) -> Iterator[Finding]:
+        if cap in outside:
+            return
+        found = provided.get(cap, [])
+        if not found:
+            yield (user, "ref.capability", where, f"uses {cap[0]} {cap[1]!r}, which nothing in the cluster provides: "
+                   f"add the component that provides it, or declare it in platform.external", suffix)
+        elif len({p.app for p in found}) > 1:
+            yield (user, "ref.capability", where, f"{cap[0]} {cap[1]!r} is provided by several apps "
+                   f"({', '.join(sorted({str(p.app) for p in found}))})", suffix)
+        elif found[0].app != user.app and _wave(apps.get(found[0].app or "")) >= _wave(apps.get(user.app or "")):
+            yield (user, "ref.capability", where, f"{cap[0]} {cap[1]!r} comes from {found[0].app}, which does not sync "
+                   f"in an earlier wave", suffix)
+
+    for obj in ctx.index.objs:
+        if obj.app is None and not obj.source.startswith("rendered/"):
+            continue  # the bootstrap in argocd/ is applied by hand
+        for where, claim, suffix in _claims(obj):
+            name = claim.get("storageClassName")
+            if name is None:
+                if len(defaults) != 1:
+                    yield (obj, "ref.capability", where + ".storageClassName", "no storageClassName and "
+                           f"{len(defaults)} default StorageClasses: name one", suffix)
+                continue
+            yield from resolve_use(obj, (resolve.STORAGE_CLASS, name), where + ".storageClassName", suffix)
+        if obj.kind == "Ingress":
+            name = (obj.doc.get("spec") or {}).get("ingressClassName")
+            if name is None:
+                yield obj, "ref.capability", "spec.ingressClassName", "no ingressClassName: no controller would reconcile it", ("path",)
+            else:
+                yield from resolve_use(obj, (resolve.INGRESS_CLASS, name), "spec.ingressClassName", ("path",))
+        if obj.kind == "HorizontalPodAutoscaler":
+            for i, m in enumerate((obj.doc.get("spec") or {}).get("metrics") or []):
+                if m.get("type") in ("Resource", "ContainerResource"):
+                    yield from resolve_use(obj, (resolve.METRICS_API, resolve.RESOURCE_METRICS), f"spec.metrics[{i}]", ("hpa",))
+        gvk = (str(obj.doc.get("apiVersion", "")), obj.kind)
+        if ctx.builtin and gvk not in ctx.builtin and obj.kind != "List":
+            yield from resolve_use(obj, (resolve.CRD, f"{gvk[0]}/{gvk[1]}"), "kind", ())
+
+
+@check
+def declared_custom_kinds(ctx: Context) -> Iterator[Finding]:
+    """The custom kinds the model says an upstream chart installs (and passes to helm as apiVersions) are the ones its
+    CRDs really serve: a chart bump that adds or drops one is caught here."""
+    if ctx.model is None:
+        return
+    served: dict[str, set[str]] = {}
+    first: dict[str, Obj] = {}
+    for crd in ctx.index.kind("CustomResourceDefinition"):
+        spec = crd.doc.get("spec") or {}
+        first.setdefault(crd.app or "", crd)
+        for v in spec.get("versions") or []:
+            if v.get("served"):
+                served.setdefault(crd.app or "", set()).add(f"{spec.get('group')}/{v['name']}/{(spec.get('names') or {}).get('kind')}")
+    for comp in resolve.components(ctx.model):
+        if comp.kind not in resolve.API_KINDS or comp.kind == resolve.METRICS_SERVER or comp.name not in served:
+            continue
+        declared = set(resolve.API_KINDS[comp.kind])
+        for extra in sorted(served[comp.name] - declared):
+            yield (first[comp.name], "ref.custom-kinds", "spec", f"{comp.name} installs {extra}, which resolve.API_KINDS "
+                   f"does not list for {comp.kind}: Applications would not pass it to helm as an apiVersion", ())
+        for gone in sorted(declared - served[comp.name]):
+            yield (first[comp.name], "ref.custom-kinds", "spec", f"{comp.name} no longer installs {gone}, which "
+                   f"resolve.API_KINDS still lists for {comp.kind}", ())

@@ -10,6 +10,7 @@ from . import policy, references, resolve, yamlio
 from .crds import resolve_crd_dir
 from .kubeschema import Validator
 from .loader import Loaded
+from .labels import POD_SECURITY_ENFORCE
 from .objects import Index, Obj, app_of, collect
 
 
@@ -68,24 +69,30 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     def issue(obj: Obj, check: str, path: str, message: str, suffix: tuple = ()) -> Issue:
         return Issue(obj.source, obj.index, check, obj.shown, path, message, _model_field(loaded, obj.app, suffix))
 
-    schema = Validator(kube_version, resolve_crd_dir(crd_dir, Path(__file__).resolve().parents[1]))
+    hydrated = [(o.source, o.doc) for o in objs if o.kind == "CustomResourceDefinition" and app_of(o.source)[1] == "crds"]
+    schema = Validator(kube_version, resolve_crd_dir(crd_dir, Path(__file__).resolve().parents[1]), hydrated)
+    by_position = {(o.source, o.index): o for o in objs}
+    for source, gvk, pinned in schema.mismatches:
+        crd = next(o for o in objs if o.source == source and o.kind == "CustomResourceDefinition")
+        issues.append(issue(crd, "schema.crd", "spec.versions", f"the schema of {gvk} differs from the pinned {pinned}"))
     for obj in objs:
         for f in schema.validate(obj.source, obj.index, obj.doc):
             issues.append(issue(obj, "schema", f.path, f.message))
 
-    ctx = references.Context(Index(objs), loaded.model if loaded else None, repo)
+    index = Index(objs)
+    ctx = references.Context(index, loaded.model if loaded else None, repo, frozenset(schema.builtin_kinds()))
     for obj, check, path, message, suffix in references.run(ctx):
         issues.append(issue(obj, check, path, message, suffix))
     manifests = [o for o in objs if app_of(o.source)[1] == "manifests"]
-    for obj, check, path, message, suffix in policy.pods(manifests):
+    levels = {ns.name: (ns.labels or {}).get(POD_SECURITY_ENFORCE, "restricted") for ns in index.kind("Namespace")}
+    for obj, check, path, message, suffix in policy.pods(manifests, levels):
         issues.append(issue(obj, check, path, message, suffix))
     issues += _credentials(files, objs, loaded)
 
     waivers = {(w.check, w.object): w.reason for w in loaded.model.waivers} if loaded else {}
     kept, waived = [], []
-    by_source = {(o.source, o.index): o for o in objs}
     for i in sorted(set(issues)):
-        obj = by_source.get((i.source, i.doc))
+        obj = by_position.get((i.source, i.doc))
         reason = waivers.get((i.check, obj.ref)) if obj is not None else None
         (waived.append((i, reason)) if reason else kept.append(i))
     return Report(kept, waived, len(objs))

@@ -88,7 +88,9 @@ def test_eco2_namespaces(renders):
     levels = {d["metadata"]["name"]: d["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
               for d in docs if d["kind"] == "Namespace"}
     assert levels == {"api": "restricted", "workers": "restricted", "messaging": "restricted", "data": "restricted",
-                      "monitoring": "privileged", "argo-rollouts": "restricted"}
+                      "monitoring": "restricted", "monitoring-node": "privileged", "argo-rollouts": "restricted",
+                      "aws-load-balancer-controller": "restricted", "aws-ebs-csi-driver": "privileged",
+                      "metrics-server": "restricted"}
     denied = {d["metadata"]["namespace"] for d in docs if d["kind"] == "NetworkPolicy"}
     assert denied == {"api", "workers", "messaging", "data"}
 

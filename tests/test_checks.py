@@ -29,7 +29,7 @@ FAILING = {
     "node_exporter_fits_reserve": ["node-exporter-too-big"],
     "unique_routes": ["duplicate-path", "duplicate-node-port"],
     "canaries": ["canary-weights-fall", "canary-weight-100", "canary-without-analysis", "canary-internal"],
-    "crd_providers_exist": ["no-rollouts-controller"],
+    "capabilities_provided": ["no-rollouts-controller", "no-storage-provider", "storage-class-twice", "unknown-storage-class"],
     "acyclic_dependencies": ["dependency-cycle"],
     "redis_memory": ["redis-maxmemory"],
     "single_database_server": ["two-postgresql"],

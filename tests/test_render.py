@@ -43,7 +43,8 @@ def test_golden(case: Path, tmp_path: Path):
     root = copy_repo(tmp_path, case / "values")
     render(root)
     got, want = snapshot(root, GENERATED), snapshot(case / "expected", GENERATED)
-    if os.environ.get("UPDATE_GOLDEN") and not (case / "expected").is_symlink():
+    # eco2's expected tree is a set of symlinks to this repository's own output: `make render` updates it.
+    if os.environ.get("UPDATE_GOLDEN") and not any((case / "expected" / top).is_symlink() for top in GENERATED):
         for top in GENERATED:
             shutil.rmtree(case / "expected" / top, ignore_errors=True)
             if (root / top).is_dir():
@@ -75,7 +76,7 @@ def test_deterministic_across_hash_seeds_timezones_and_locales(tmp_path: Path):
         # An empty cache per run: helm really renders every chart twice instead of the second run reusing the first.
         env |= {"ECO2_CACHE": str(tmp_path / f"cache{i}"), "HELM": helm}
         result = run_cli("render", "--root", str(root), env=env)
-        assert "12 rendered, 0 unchanged" in result.stderr, result.stderr
+        assert "17 rendered, 0 unchanged" in result.stderr, result.stderr
         assert result.returncode == 0, result.stderr
         schemas = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.glob("charts/*/values.schema.json"))}
         trees.append(snapshot(root) | schemas)
@@ -153,3 +154,14 @@ def test_check_fails_when_a_chart_changes_without_rerender(rendered_copy: Path):
     result = run_cli("check", "--root", str(rendered_copy))
     assert result.returncode == 1
     assert "rendered/prod/manifests/auth.yaml" in result.stdout
+
+
+def test_libyaml_and_pure_python_emit_the_same_bytes():
+    """Output must not depend on whether PyYAML was built with libyaml: compare both emitters on every generated file."""
+    from generator import yamlio
+
+    files = sorted(REPO.glob("rendered/**/*.yaml")) + sorted(REPO.glob("argocd/**/*.yaml"))
+    assert len(files) > 40
+    for path in files:
+        for doc in yamlio.load_all(path.read_text(encoding="utf-8")):
+            assert yamlio.dump(doc) == yamlio.dump(doc, yamlio._PyDumper), path
