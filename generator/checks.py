@@ -7,7 +7,6 @@ loader turns findings into file:line:col problems.
 from __future__ import annotations
 
 import difflib
-from collections import defaultdict
 from typing import Callable, Iterator
 
 from . import resolve
@@ -15,7 +14,7 @@ from .errors import Finding
 from .model import (
     CanaryPolicy, Grafana, Model, Monitoring, RabbitMQ, Redis, StatefulInfra,
 )
-from .quantity import cpu_millis, format_bytes, memory_bytes
+from .quantity import memory_bytes
 
 Rule = Callable[[Model], Iterator[Finding]]
 RULES: list[Rule] = []
@@ -203,44 +202,8 @@ def placement_fits_node(model: Model) -> Iterator[Finding]:
                               f"does not tolerate taint {shown} of node {placement.node!r}; pods would stay Pending")
 
 
-@rule
-def capacity(model: Model) -> Iterator[Finding]:
-    per_node = defaultdict(list)
-    for node_name, load in resolve.loads(model):
-        per_node[node_name].append(load)
-    for node_name, node in model.nodes.items():
-        reserve = node.system_reserved or model.cluster.system_reserved
-        cpu_free = node.cpu * 1000 - cpu_millis(reserve.cpu)
-        mem_free = memory_bytes(node.memory) - memory_bytes(reserve.memory)
-        loads = per_node.get(node_name, [])
-        cpu = sum(l.pods * l.cpu for l in loads)
-        mem = sum(l.pods * l.memory for l in loads)
-        parts = "; ".join(f"{l.what} {l.pods}×{l.cpu}m/{format_bytes(l.memory)} ({l.why})" for l in loads)
-        if cpu > cpu_free:
-            yield Finding(("nodes", node_name, "cpu"),
-                          f"peak CPU requests {cpu}m exceed the {cpu_free}m left after the system reserve of {reserve.cpu}: {parts}")
-        if mem > mem_free:
-            yield Finding(("nodes", node_name, "memory"),
-                          f"peak memory requests {format_bytes(mem)} exceed the {format_bytes(mem_free)} left after the "
-                          f"system reserve of {reserve.memory}: {parts}")
-
-
-@rule
-def node_exporter_fits_reserve(model: Model) -> Iterator[Finding]:
-    """node-exporter runs on every node inside the system reserve, so it must be smaller than each reserve."""
-    for name, infra in model.infra.items():
-        if not isinstance(infra, Monitoring):
-            continue
-        req = infra.node_exporter.resources.requests
-        too_small = []
-        for node_name, node in model.nodes.items():
-            reserve = node.system_reserved or model.cluster.system_reserved
-            if cpu_millis(req.cpu) >= cpu_millis(reserve.cpu) or memory_bytes(req.memory) >= memory_bytes(reserve.memory):
-                too_small.append(f"{node_name} ({reserve.cpu}/{reserve.memory})")
-        if too_small:
-            yield Finding(("infra", name, "nodeExporter", "resources", "requests"),
-                          f"node-exporter requests {req.cpu}/{req.memory} do not fit inside the system reserve of "
-                          f"{len(too_small)} node(s): {', '.join(too_small)}")
+# Capacity is counted from the rendered pods after hydration (capacity.py, reported by validation), so
+# what the charts really request, sidecars and DaemonSets included, is what has to fit.
 
 
 # ---------------------------------------------------------------- routing

@@ -330,6 +330,7 @@ def monitoring_values(model: Model, comp: Component) -> dict[str, Any]:
         "crds": {"upgradeJob": {"enabled": False}},
         "prometheusOperator": {
             **at, "resources": _resources(m.operator.resources),
+            "prometheusConfigReloader": {"resources": _resources(m.config_reloader.resources)},
             "admissionWebhooks": {"deployment": dict(at),
                                   "patch": {**at, "resources": _resources(m.admission_jobs.resources)}},
         },

@@ -566,6 +566,8 @@ class Monitoring(Infra):
     grafana: Grafana
     operator: PodSpecPart
     admission_jobs: PodSpecPart
+    config_reloader: PodSpecPart
+    """The sidecar (and init container) the operator adds to the Prometheus and Alertmanager pods."""
     """The hook Jobs that make and patch the operator's webhook certificate at every sync."""
     kube_state_metrics: PodSpecPart
     node_exporter: NodeExporter

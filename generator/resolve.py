@@ -10,10 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, Union
 
-from .quantity import cpu_millis, memory_bytes
 from .model import (
-    ApiService, ArgoRollouts, AwsEbsCsiDriver, AwsLoadBalancerController, CanaryPolicy, MetricsServer, Model,
-    Monitoring, Node, PostgreSQL, RabbitMQ, Redis, Resources, RollingPolicy, StatefulInfra, Storage, Toleration, Worker,
+    ApiService, AwsEbsCsiDriver, AwsLoadBalancerController, CanaryPolicy, MetricsServer, Model,
+    Monitoring, Node, RollingPolicy, StatefulInfra, Storage, Toleration, Worker,
 )
 
 # Kinds of component, i.e. which chart renders them.
@@ -259,75 +258,6 @@ def surge_pods(value: int | str, replicas: int) -> int:
     if isinstance(value, int):
         return value
     return math.ceil(int(value.rstrip("%")) * replicas / 100)
-
-
-# ---------------------------------------------------------------- load on nodes
-
-
-@dataclass(frozen=True)
-class Load:
-    """Pods one component may place on a node at its peak, with what each pod requests."""
-
-    component: str
-    what: str
-    pods: int
-    cpu: int  # millicores requested per pod
-    memory: int  # bytes requested per pod
-    why: str  # how the pod count was reached
-    loc: tuple
-
-
-def _plus(resources: Resources, *extra: Resources) -> tuple[int, int]:
-    cpu = cpu_millis(resources.requests.cpu) + sum(cpu_millis(r.requests.cpu) for r in extra)
-    mem = memory_bytes(resources.requests.memory) + sum(memory_bytes(r.requests.memory) for r in extra)
-    return cpu, mem
-
-
-def _load(component, what, pods, resources, why, loc, *sidecars) -> Load:
-    cpu, mem = _plus(resources, *sidecars)
-    return Load(component, what, pods, cpu, mem, why, loc)
-
-
-def loads(model: Model) -> Iterator[tuple[str, Load]]:
-    """(node name, load) for every workload, counting HPA maximums and rollout surge."""
-    for name, svc in model.services.items():
-        peak = svc.hpa.max_replicas if svc.hpa else svc.replicas
-        why = f"HPA max {peak}" if svc.hpa else f"{peak} replicas"
-        policy = delivery(model, svc)
-        if isinstance(policy, CanaryPolicy):
-            extra, how = peak, f"canary at full promotion +{peak} while stable stays up"
-        else:
-            extra = surge_pods(policy.max_surge, peak)
-            how = f"maxSurge +{extra}"
-        yield svc.placement.node, _load(name, name, peak + extra, svc.resources, f"{why}, {how}", ("services", name))
-    for name, worker in model.workers.items():
-        yield worker.placement.node, _load(
-            name, name, worker.replicas, worker.resources,
-            f"{worker.replicas} replicas (StatefulSet: no surge)", ("workers", name))
-        if worker.beat:
-            yield worker.placement.node, _load(
-                name, f"{name}-beat", 1, worker.beat.resources, "1 replica, Recreate", ("workers", name, "beat"))
-    for name, infra in model.infra.items():
-        loc = ("infra", name)
-        if isinstance(infra, (PostgreSQL, Redis)):
-            yield infra.placement.node, _load(
-                name, name, 1, infra.resources, "1 replica + exporter sidecar", loc, infra.exporter.resources)
-        elif isinstance(infra, RabbitMQ):
-            yield infra.placement.node, _load(name, name, 1, infra.resources, "1 replica", loc)
-        elif isinstance(infra, Monitoring):
-            node = infra.placement.node
-            yield node, _load(name, f"{name}/prometheus", 1, infra.prometheus.resources, "1 replica", loc + ("prometheus",))
-            yield node, _load(name, f"{name}/alertmanager", 1, infra.alertmanager.resources, "1 replica", loc + ("alertmanager",))
-            yield node, _load(name, f"{name}/grafana", 1, infra.grafana.resources, "1 replica, Recreate", loc + ("grafana",))
-            yield node, _load(name, f"{name}/operator", 2, infra.operator.resources, "1 replica + surge 1", loc + ("operator",))
-            yield node, _load(name, f"{name}/kube-state-metrics", 2, infra.kube_state_metrics.resources,
-                              "1 replica + surge 1", loc + ("kubeStateMetrics",))
-    for name, ctl in model.platform.controllers.items():
-        if isinstance(ctl, ArgoRollouts):
-            surge = surge_pods("25%", ctl.replicas)
-            yield ctl.placement.node, _load(
-                name, name, ctl.replicas + surge, ctl.resources, f"{ctl.replicas} replicas + surge {surge}",
-                ("platform", "controllers", name))
 
 
 def placements(model: Model) -> Iterator[tuple[tuple, object]]:

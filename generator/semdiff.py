@@ -195,8 +195,9 @@ def _place(path: str) -> _Place:
     stem = parts[-1].rsplit(".", 1)[0]
     if parts[0] == "rendered" and len(parts) >= 3:
         env = parts[1]
-        if len(parts) == 4 and parts[2] in ("apps", "values", "manifests"):
-            return _Place(env, stem, parts[2])
+        if len(parts) == 4 and parts[2] in ("apps", "values", "manifests", "crds"):
+            # An app's CRDs are its manifests too, kept in a file of their own.
+            return _Place(env, stem, "manifests" if parts[2] == "crds" else parts[2])
         return _Place(env, stem, "other")
     return _Place("", parts[0], "other")
 
@@ -907,6 +908,68 @@ def _pair_moves(removed: dict[Key, Any], added: dict[Key, Any]) -> list[tuple[Ke
     return pairs
 
 
+def _schema_fields(node: Any, prefix: str = "") -> set[str]:
+    """Every property path an openAPIV3Schema declares: spec.endpoints[].port, ..."""
+    out: set[str] = set()
+    if not isinstance(node, dict):
+        return out
+    for name, sub in (node.get("properties") or {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        out.add(path)
+        out |= _schema_fields(sub, path)
+    if isinstance(node.get("items"), dict):
+        out |= _schema_fields(node["items"], f"{prefix}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        out |= _schema_fields(node["additionalProperties"], f"{prefix}.*")
+    return out
+
+
+def _crd_versions(doc: Any) -> dict[str, tuple[bool, bool, set[str]]]:
+    versions = ((doc or {}).get("spec") or {}).get("versions") or []
+    return {v.get("name"): (bool(v.get("served")), bool(v.get("storage")),
+                            _schema_fields((v.get("schema") or {}).get("openAPIV3Schema"))) for v in versions}
+
+
+def crd_changes(old: Any, new: Any, raw: list[Raw]) -> list[FieldChange]:
+    """A CRD change in reviewable terms: versions served and stored, schema fields added or removed, anything else
+    outside the schemas as ordinary field changes (descriptions, which make most of an upstream bump, are left out)."""
+    out: list[FieldChange] = []
+    a, b = _crd_versions(old), _crd_versions(new)
+    for name in sorted(set(a) | set(b), key=str):
+        if name not in a:
+            out.append(FieldChange("added", f"version {name}", None, "served" if b[name][0] else "not served"))
+            continue
+        if name not in b:
+            out.append(FieldChange("removed", f"version {name}", "served" if a[name][0] else "not served", None))
+            continue
+        for i, what in ((0, "served"), (1, "storage")):
+            if a[name][i] != b[name][i]:
+                out.append(FieldChange("changed", f"version {name} {what}", a[name][i], b[name][i]))
+        gained, lost = sorted(b[name][2] - a[name][2]), sorted(a[name][2] - b[name][2])
+        if gained:
+            out.append(FieldChange("added", f"version {name} schema fields", None, ", ".join(gained)))
+        if lost:
+            out.append(FieldChange("removed", f"version {name} schema fields", ", ".join(lost), None))
+    constraints: dict[str, set[str]] = {}
+    names = [v.get("name") for v in ((new or {}).get("spec") or {}).get("versions") or []]
+    for _, parts, _, _ in raw:
+        if len(parts) > 5 and parts[:2] == ("spec", "versions") and parts[3] == "schema" and "description" not in parts:
+            version = names[parts[2]] if isinstance(parts[2], int) and parts[2] < len(names) else parts[2]
+            tail = parts[5:]
+            where = ".".join(str(tail[i + 1]) for i, p in enumerate(tail[:-1]) if p == "properties")
+            last = str(tail[-1])
+            if last != "properties" and not (len(tail) >= 2 and tail[-2] == "properties"):
+                constraints.setdefault(str(version), set()).add(f"{where or '(root)'} {last}")
+    for name, what in sorted(constraints.items()):
+        shown = sorted(what)
+        out.append(FieldChange("changed", f"version {name} schema constraints", None,
+                               ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")))
+    rest = [r for r in raw if not (len(r[1]) >= 3 and r[1][:2] == ("spec", "versions")
+                                   and any(p in ("schema", "served", "storage", "name") for p in r[1][3:4]))]
+    described = [r for r in rest if "description" not in r[1]]
+    return out + _field_changes(described, "CustomResourceDefinition")
+
+
 def _field_changes(raw: list[Raw], kind: str) -> list[FieldChange]:
     return [FieldChange(op, format_path(parts), redact(old, parts, kind), redact(new, parts, kind), is_noise(parts))
             for op, parts, old, new in raw]
@@ -942,7 +1005,9 @@ def compare(base: Snapshot, head: Snapshot, *, keep_noise: bool = False) -> Repo
     for key in sorted(old_objs.keys() & new_objs.keys()):
         raw = diff_values(old_objs[key], new_objs[key])
         if raw:
-            objects.append(ObjectChange("changed", key, None, _field_changes(raw, key.kind)))
+            fields = (crd_changes(old_objs[key], new_objs[key], raw) if key.kind == "CustomResourceDefinition"
+                      else _field_changes(raw, key.kind))
+            objects.append(ObjectChange("changed", key, None, fields))
             danger_input.append(("changed", key, old_objs[key], key, new_objs[key], raw))
     for o, n, score in moves:
         raw = [r for r in diff_values(old_objs[o], new_objs[n]) if r[1] != ("metadata", "name")]

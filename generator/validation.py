@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from . import policy, references, resolve, yamlio
+from . import capacity, policy, references, resolve, yamlio
 from .crds import resolve_crd_dir
 from .kubeschema import Validator
 from .loader import Loaded
@@ -88,6 +88,8 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     for obj, check, path, message, suffix in policy.pods(manifests, levels):
         issues.append(issue(obj, check, path, message, suffix))
     issues += _credentials(files, objs, loaded)
+    if loaded is not None:
+        issues += _capacity(objs, loaded)
 
     waivers = {(w.check, w.object): w.reason for w in loaded.model.waivers} if loaded else {}
     kept, waived = [], []
@@ -118,3 +120,16 @@ def _credentials(files: dict[str, bytes], objs: list[Obj], loaded: Loaded | None
         for index, doc, shown, app in docs:
             for loc, what in policy.credential_problems(doc):
                 yield Issue(path, index, "policy.credentials", shown, format_loc(loc), what, _model_field(loaded, app, ("env",)))
+
+
+def _capacity(objs: list[Obj], loaded: Loaded) -> Iterable[Issue]:
+    """Peak requests of the rendered pods per node (capacity.py), shown at the node's Node object."""
+    from .errors import format_loc
+
+    model = loaded.model
+    nodes = {o.name: o for o in objs if o.kind == "Node" and o.source.endswith("/nodes.yaml")}
+    for f in capacity.findings([o for o in objs if app_of(o.source)[1] == "manifests"], model):
+        node = nodes.get(f.loc[1])
+        file, line, col, path = loaded.source.locate(f.loc)
+        yield Issue(node.source if node else "rendered", node.index if node else -1, "capacity",
+                    node.shown if node else f"Node {f.loc[1]}", format_loc(f.loc[2:]), f.message, f"{file}:{line}:{col} {path}")

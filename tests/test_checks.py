@@ -25,8 +25,6 @@ FAILING = {
     "messaging_references": ["unknown-queue"],
     "queues_have_consumers": ["queue-without-consumer"],
     "placement_fits_node": ["taint-not-tolerated", "selector-mismatch", "selector-too-wide"],
-    "capacity": ["capacity"],
-    "node_exporter_fits_reserve": ["node-exporter-too-big"],
     "unique_routes": ["duplicate-path", "duplicate-node-port"],
     "canaries": ["canary-weights-fall", "canary-weight-100", "canary-without-analysis", "canary-internal"],
     "capabilities_provided": ["no-rollouts-controller", "no-storage-provider", "storage-class-twice", "unknown-storage-class"],

@@ -237,3 +237,28 @@ def test_every_object_lands_in_a_namespace_its_project_allows(tree):
     found = _findings(tree, change)
     assert any("Service kube-system/monitoring-coredns: metadata.namespace: namespace 'kube-system' is not a destination "
                "of project 'platform'" in f for f in found), found[:5]
+
+
+# ---------------------------------------------------------------- reviewing a CRD or chart bump
+
+
+def test_a_crd_change_reads_as_versions_and_fields_not_a_wall_of_yaml():
+    from generator import semdiff
+
+    path = "rendered/prod/crds/monitoring.yaml"
+    base = (REPO / path).read_bytes()
+    docs = yamlio.load_all(base.decode())
+    crd = next(d for d in docs if d["spec"]["names"]["kind"] == "ServiceMonitor")
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"].pop("jobLabel")
+    spec["properties"]["shardLabel"] = {"type": "string", "description": "new in the bump"}
+    spec["properties"]["sampleLimit"]["type"] = "string"
+    spec["description"] = "every description of an upstream bump changes; none of it is shown"
+    crd["spec"]["versions"].append({**crd["spec"]["versions"][0], "name": "v2", "storage": False})
+    head = yamlio.dump_all(docs).encode()
+    report = semdiff.compare(semdiff.Snapshot("base", {path: base}), semdiff.Snapshot("head", {path: head}))
+    text = semdiff.render_text(report)
+    assert "version v2" in text and "spec.shardLabel" in text and "spec.jobLabel" in text
+    assert "spec.sampleLimit type" in text
+    assert "new in the bump" not in text and "none of it is shown" not in text
+    assert len(text.splitlines()) < 20, text
