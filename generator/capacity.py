@@ -3,178 +3,479 @@
 Counted from the hydrated objects, never from the model's own estimates, so sidecars, init containers,
 exporters, DaemonSets, hook Jobs and the pods prometheus-operator makes from a Prometheus or Alertmanager
 resource are all in, exactly as the charts render them. Pods are counted at their peak: HPA maximum plus
-maxSurge for a Deployment, a full second set for a canary Rollout at promotion, one per node for a DaemonSet.
+maxSurge for a Deployment, a full second set for a canary (or blue-green) Rollout at promotion, one per node
+for a DaemonSet. Pure functions, no I/O: validation feeds in the objects and reports the findings.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable
 
 from . import resolve
 from .errors import Finding, format_loc
-from .model import Model
-from .objects import OPERATOR_PODS, Obj
+from .model import Model, Node, Taint, Toleration
+from .objects import Obj
 from .quantity import cpu_millis, format_bytes, memory_bytes
-from .references import fits
 
 
 @dataclass(frozen=True)
 class PodLoad:
+    """One workload's pods on one node: how many at peak, and what each requests."""
+
     app: str | None
     what: str  # "Deployment api/waste"
     node: str
     pods: int  # at peak
-    steady: int  # without surge, HPA growth or a canary's second set
     cpu: int  # millicores requested per pod
     memory: int  # bytes requested per pod
-    why: str
-    loc: tuple  # the model field that places the workload, () if none
+    why: str  # how the peak count was reached: "HPA max 4 + canary 4 (full second set at promotion)"
+    loc: tuple  # the model field that places the workload, () if its app is not a component
+    source: str  # the rendered file of the object (Obj.source)
+    index: int  # its document index in that file (Obj.index)
+    steady: int | None = None  # pods at rest (replicas, no surge, HPA growth or canary); None: same as pods
+
+    @property
+    def steady_pods(self) -> int:
+        return self.pods if self.steady is None else self.steady
 
 
-def _requests(container: dict[str, Any]) -> tuple[int, int]:
-    req = (container.get("resources") or {}).get("requests") or {}
-    return (cpu_millis(str(req["cpu"])) if "cpu" in req else 0,
-            memory_bytes(str(req["memory"])) if "memory" in req else 0)
+# ---------------------------------------------------------------- requests
+
+
+# Kubernetes quantities the strict model parsers (quantity.py) refuse but the API server accepts: decimals
+# with a suffix ("1.5Gi"), exponents ("1e3"), sub-milli units. Charts render them; count them right.
+_QUANTITY = re.compile(r"^([+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:[eE]([+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$")
+_FACTOR = {None: Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+           "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+           "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
+           **{s: Decimal(2) ** (10 * (i + 1)) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))}}
+
+
+def _lenient(value: str) -> Decimal:
+    match = _QUANTITY.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+    number, exponent, suffix = match.groups()
+    try:
+        amount = Decimal(number)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern only lets numbers through
+        raise ValueError(f"{value!r} is not a Kubernetes quantity") from exc
+    return amount * (Decimal(10) ** int(exponent) if exponent else _FACTOR[suffix])
+
+
+def _cpu(value: Any) -> int:
+    """Millicores; finer amounts round up, as the API server does. Unreadable: 0 (schema validation reports it)."""
+    text = str(value).strip()
+    try:
+        return cpu_millis(text)
+    except ValueError:
+        try:
+            return math.ceil(_lenient(text) * 1000)
+        except ValueError:
+            return 0
+
+
+def _memory(value: Any) -> int:
+    text = str(value).strip()
+    try:
+        return memory_bytes(text)
+    except ValueError:
+        try:
+            return math.ceil(_lenient(text))
+        except ValueError:
+            return 0
+
+
+def container_requests(container: dict[str, Any]) -> tuple[int, int]:
+    """(millicores, bytes) one container requests; a resource it does not request counts 0 (policy reports that)."""
+    req = ((container.get("resources") or {}).get("requests")) or {}
+    return (_cpu(req["cpu"]) if req.get("cpu") is not None else 0,
+            _memory(req["memory"]) if req.get("memory") is not None else 0)
 
 
 def pod_requests(podspec: dict[str, Any]) -> tuple[int, int]:
-    """The scheduler's effective request: the containers (and native sidecars) summed, or the largest init container."""
-    cpu = mem = 0
-    init_cpu = init_mem = 0
-    for c in podspec.get("containers") or []:
-        a, b = _requests(c)
-        cpu, mem = cpu + a, mem + b
-    for c in podspec.get("initContainers") or []:
-        a, b = _requests(c)
-        if c.get("restartPolicy") == "Always":  # a native sidecar runs beside the containers
-            cpu, mem = cpu + a, mem + b
-        else:
-            init_cpu, init_mem = max(init_cpu, a), max(init_mem, b)
-    return max(cpu, init_cpu), max(mem, init_mem)
+    """The scheduler's effective request of a pod, per resource (k8s.io/component-helpers resource.PodRequests):
 
-
-def _surge(value: Any, replicas: int) -> int:
-    return resolve.surge_pods(value if isinstance(value, int) else str(value), replicas)
-
-
-def _peak(obj: Obj, hpas: dict[tuple[str, str, str], tuple[int, int]]) -> tuple[int, int, str]:
-    """(peak pods, steady pods, why) of one workload."""
-    spec = obj.doc.get("spec") or {}
-    if obj.kind == "Pod":
-        return 1, 1, "1 pod"
-    if obj.kind in ("Job", "CronJob"):
-        job = ((spec.get("jobTemplate") or {}).get("spec") or {}) if obj.kind == "CronJob" else spec
-        n = int(job.get("parallelism", 1))
-        return n, n, f"parallelism {n}"
-    replicas = int(spec.get("replicas", 1))
-    hpa = hpas.get((obj.kind, obj.namespace, obj.name))
-    if hpa:  # the HPA owns replicas: its minimum at rest, its maximum at peak
-        replicas, base, why = hpa[0], hpa[1], f"HPA max {hpa[1]}"
-    else:
-        base, why = replicas, f"{replicas} replicas"
-    if obj.kind == "Rollout":
-        return base * 2, replicas, f"{why} + {base} (canary: a full second set at promotion)"
-    if obj.kind == "Deployment":
-        strategy = spec.get("strategy") or {}
-        if strategy.get("type") == "Recreate":
-            return base, replicas, f"{why}, Recreate"
-        surge = _surge((strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"), base)
-        return base + surge, replicas, f"{why} + maxSurge {surge}"
-    return base, replicas, f"{why} ({obj.kind}: no surge)"
-
-
-def _reloader(objs: list[Obj], app: str | None) -> dict[str, Any]:
-    """The config-reloader container the operator adds, with the requests its Deployment's flags give it."""
-    req: dict[str, str] = {}
-    for o in objs:
-        pod = o.pod() if o.app == app and o.kind == "Deployment" else None
-        for c in (pod[1].get("containers") or []) if pod else []:
-            args = [str(a) for a in c.get("args") or []]
-            if any(a.startswith("--prometheus-config-reloader=") for a in args):
-                for a in args:
-                    for flag, key in (("--config-reloader-cpu-request=", "cpu"), ("--config-reloader-memory-request=", "memory")):
-                        if a.startswith(flag) and a[len(flag):] not in ("", "0"):
-                            req[key] = a[len(flag):]
-    return {"name": "config-reloader", "resources": {"requests": req}}
-
-
-def loads(objs: list[Obj], model: Model) -> list[PodLoad]:
-    comps = resolve.by_name(model)
-    hpas = {}
-    for h in objs:
-        if h.kind == "HorizontalPodAutoscaler":
-            spec = h.doc.get("spec") or {}
-            ref = spec.get("scaleTargetRef") or {}
-            hpas[(ref.get("kind"), h.namespace, ref.get("name"))] = (int(spec.get("minReplicas", 1)), int(spec.get("maxReplicas", 1)))
+    max(sum of the containers + every native sidecar, the largest of each init container plus the sidecars
+    started before it), plus the pod's RuntimeClass overhead. A native sidecar is an init container with
+    restartPolicy: Always; it keeps running beside the containers, so it adds, where a plain init container
+    only has to fit on its own.
+    """
     out = []
-    for obj in objs:
-        pod = obj.pod()
-        if pod is None:
-            continue
-        podspec = pod[1]
-        if obj.kind in OPERATOR_PODS:
-            # Both the sidecar and the init container get the reloader's requests; the init one never adds.
-            podspec = {**podspec, "containers": [podspec["containers"][0], _reloader(objs, obj.app)]}
-        cpu, mem = pod_requests(podspec)
-        comp = comps.get(obj.app or "")
-        placement = getattr(comp.spec, "placement", None) if comp else None
-        loc = comp.loc + ("placement", "node") if placement is not None else (comp.loc if comp else ())
-        nodes = fits(model, podspec)
-        if obj.kind == "DaemonSet":
-            for node in nodes:
-                out.append(PodLoad(obj.app, f"{obj.kind} {obj.namespace}/{obj.name}", node, 1, 1, cpu, mem,
-                                   "1 per node (DaemonSet)", loc))
-            continue
-        if not nodes:
-            continue  # reported by ref.placement
-        node = placement.node if placement is not None and placement.node in nodes else nodes[0]
-        peak, steady, why = _peak(obj, hpas)
-        out.append(PodLoad(obj.app, f"{obj.kind} {obj.namespace}/{obj.name}", node, peak, steady, cpu, mem, why, loc))
+    for resource in (0, 1):
+        sidecars = 0
+        init_peak = 0
+        for c in podspec.get("initContainers") or []:
+            amount = container_requests(c)[resource]
+            if c.get("restartPolicy") == "Always":
+                sidecars += amount
+                init_peak = max(init_peak, sidecars)
+            else:
+                init_peak = max(init_peak, sidecars + amount)
+        regular = sum(container_requests(c)[resource] for c in podspec.get("containers") or [])
+        out.append(max(regular + sidecars, init_peak))
+    overhead = podspec.get("overhead") or {}
+    cpu = out[0] + (_cpu(overhead["cpu"]) if overhead.get("cpu") is not None else 0)
+    memory = out[1] + (_memory(overhead["memory"]) if overhead.get("memory") is not None else 0)
+    return cpu, memory
+
+
+# ---------------------------------------------------------------- where a pod can run
+
+
+def node_labels(name: str, node: Node) -> dict[str, str]:
+    """The labels the scheduler sees: the model's, plus kubernetes.io/hostname, os and arch unless it sets them."""
+    return resolve.node_labels(name, node)
+
+
+def _expression(expr: dict[str, Any], labels: dict[str, str]) -> bool:
+    key, op = expr.get("key"), expr.get("operator")
+    values = [str(v) for v in expr.get("values") or []]
+    if op == "In":
+        return key in labels and labels[key] in values
+    if op == "NotIn":
+        return key not in labels or labels[key] not in values
+    if op == "Exists":
+        return key in labels
+    if op == "DoesNotExist":
+        return key not in labels
+    if op in ("Gt", "Lt") and key in labels and len(values) == 1:
+        try:
+            have, bound = int(labels[key]), int(values[0])
+        except ValueError:
+            return False
+        return have > bound if op == "Gt" else have < bound
+    return False
+
+
+def _term(term: dict[str, Any], name: str, labels: dict[str, str]) -> bool:
+    """One nodeSelectorTerm: all its expressions (labels) and fields (metadata.name); an empty term matches nothing."""
+    exprs = term.get("matchExpressions") or []
+    fields = term.get("matchFields") or []
+    if not exprs and not fields:
+        return False
+    return (all(_expression(e, labels) for e in exprs)
+            and all(_expression(f, {"metadata.name": name}) for f in fields))
+
+
+def _affinity(podspec: dict[str, Any], name: str, labels: dict[str, str]) -> bool:
+    required = ((((podspec.get("affinity") or {}).get("nodeAffinity") or {})
+                 .get("requiredDuringSchedulingIgnoredDuringExecution")) or {})
+    terms = required.get("nodeSelectorTerms")
+    if not required or terms is None:
+        return True
+    return any(_term(t or {}, name, labels) for t in terms)
+
+
+def _toleration(t: dict[str, Any]) -> Toleration:
+    """A pod's toleration as the model's Toleration (only the fields that decide; tolerationSeconds does not)."""
+    value = t.get("value")
+    return Toleration.model_construct(key=t.get("key") or None, operator=t.get("operator") or "Equal",
+                                      value=None if value is None else str(value), effect=t.get("effect") or None)
+
+
+def tolerates(tolerations: list[dict[str, Any]], taint: Taint) -> bool:
+    return any(_toleration(t).tolerates(taint) for t in tolerations if isinstance(t, dict))
+
+
+def fits(model: Model, podspec: dict[str, Any]) -> list[str]:
+    """The model's nodes (alphabetically) a pod with this spec can be scheduled on: its node selector matches
+    the node's labels, a required node affinity term matches, and it tolerates every NoSchedule/NoExecute taint."""
+    selector = podspec.get("nodeSelector") or {}
+    tolerations = podspec.get("tolerations") or []
+    out = []
+    for name in sorted(model.nodes):
+        node = model.nodes[name]
+        labels = node_labels(name, node)
+        if (all(k in labels and labels[k] == str(v) for k, v in selector.items())
+                and _affinity(podspec, name, labels)
+                and all(tolerates(tolerations, t) for t in node.taints if t.effect in ("NoSchedule", "NoExecute"))):
+            out.append(name)
     return out
 
 
-def _free(model: Model, name: str) -> tuple[int, int]:
-    node = model.nodes[name]
-    reserve = node.system_reserved or model.cluster.system_reserved
-    return node.cpu * 1000 - cpu_millis(reserve.cpu), memory_bytes(node.memory) - memory_bytes(reserve.memory)
+# ---------------------------------------------------------------- pods prometheus-operator makes
+
+# prometheus-operator's own defaults for the config-reloader sidecar and init container when its Deployment
+# passes no --config-reloader-cpu-request / --config-reloader-memory-request: cmd/operator/main.go declares
+# `defaultReloaderCPU = "10m"` and `defaultReloaderMemory = "50Mi"` and hands them to
+# operator.DefaultConfig(defaultReloaderCPU, defaultReloaderMemory) (github.com/prometheus-operator/
+# prometheus-operator, cmd/operator/main.go at 004fb32f and earlier releases alike). A flag value of "0"
+# means no request at all.
+RELOADER_DEFAULTS = {"cpu": "10m", "memory": "50Mi"}
+_RELOADER_FLAGS = {"cpu": "--config-reloader-cpu-request", "memory": "--config-reloader-memory-request"}
+_MAIN = {"Prometheus": "prometheus", "Alertmanager": "alertmanager"}
+OPERATOR_KINDS = tuple(_MAIN)
+
+
+def _flag(args: list[str], flag: str) -> str | None:
+    """The value of a Go flag given as --flag=value or --flag value (single dash too)."""
+    names = (flag, flag[1:])
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg.startswith(name + "="):
+                return arg[len(name) + 1:]
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+    return None
+
+
+def reloader_requests(objs: Iterable[Obj], app: str | None) -> dict[str, str]:
+    """The requests prometheus-operator gives its config-reloader containers: from the flags of the operator
+    Deployment of the same app (the container whose args set --prometheus-config-reloader=), else its defaults."""
+    for o in objs:
+        if o.kind != "Deployment" or o.app != app:
+            continue
+        pod = o.pod()
+        for c in (pod[1].get("containers") or []) if pod else []:
+            args = [str(a) for a in c.get("args") or []]
+            if _flag(args, "--prometheus-config-reloader") is None:
+                continue
+            out = {}
+            for resource, flag in _RELOADER_FLAGS.items():
+                value = _flag(args, flag)
+                value = RELOADER_DEFAULTS[resource] if value is None else value.strip()
+                if value not in ("", "0"):
+                    out[resource] = value
+            return out
+    return dict(RELOADER_DEFAULTS)
+
+
+def _merge(base: list[dict[str, Any]], overrides: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """spec.containers / spec.initContainers of the custom resource, strategic-merged by name onto what the
+    operator generates (requests merged key by key); containers it does not generate are added."""
+    out = [dict(c) for c in base]
+    for extra in overrides or []:
+        if not isinstance(extra, dict):
+            continue
+        same = next((c for c in out if c.get("name") == extra.get("name")), None)
+        if same is None:
+            out.append(extra)
+            continue
+        resources = dict(same.get("resources") or {})
+        for key, value in (extra.get("resources") or {}).items():
+            resources[key] = {**(resources.get(key) or {}), **(value or {})} if isinstance(value, dict) else value
+        same.update({k: v for k, v in extra.items() if k != "resources"}, resources=resources)
+    return out
+
+
+def operator_podspec(obj: Obj, reloader: dict[str, str]) -> dict[str, Any]:
+    """The pod prometheus-operator creates from a Prometheus or Alertmanager: the main container with the
+    resource's spec.resources, the config-reloader sidecar and the init-config-reloader init container (both
+    with the operator's reloader requests), a Thanos sidecar if asked for, then the resource's own overrides."""
+    spec = obj.doc.get("spec") or {}
+    reloads = {"requests": dict(reloader)}
+    containers = [{"name": _MAIN[obj.kind], "resources": spec.get("resources") or {}},
+                  {"name": "config-reloader", "resources": reloads}]
+    if obj.kind == "Prometheus" and isinstance(spec.get("thanos"), dict):
+        containers.append({"name": "thanos-sidecar", "resources": spec["thanos"].get("resources") or {}})
+    init = [{"name": "init-config-reloader", "resources": reloads}]
+    podspec = {k: spec[k] for k in ("nodeSelector", "tolerations", "affinity") if k in spec}
+    podspec["containers"] = _merge(containers, spec.get("containers") or [])
+    podspec["initContainers"] = _merge(init, spec.get("initContainers") or [])
+    return podspec
+
+
+# ---------------------------------------------------------------- how many pods
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _surge(value: Any, pods: int) -> int:
+    """maxSurge as pods: an int, or a percentage of `pods` rounded up (as the Deployment controller does)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(value, 0)
+    text = str(value).strip()
+    if text.endswith("%"):
+        return resolve.surge_pods(text, pods) if text[:-1].isdigit() else 0
+    return _int(text, 0)
+
+
+def _hpas(objs: Iterable[Obj]) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(namespace, target kind, target name) -> (minReplicas, maxReplicas) of every HorizontalPodAutoscaler."""
+    out = {}
+    for h in objs:
+        if h.kind != "HorizontalPodAutoscaler":
+            continue
+        spec = h.doc.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        out[(h.namespace, str(ref.get("kind")), str(ref.get("name")))] = (
+            _int(spec.get("minReplicas"), 1), _int(spec.get("maxReplicas"), 1))
+    return out
+
+
+def peak(obj: Obj, hpas: dict[tuple[str, str, str], tuple[int, int]]) -> tuple[int, int, str]:
+    """(peak pods, steady pods, why) of one non-DaemonSet workload."""
+    spec = obj.doc.get("spec") or {}
+    kind = obj.kind
+    if kind == "Pod":
+        return 1, 1, "1 (Pod)"
+    if kind in ("Job", "CronJob"):
+        job = ((spec.get("jobTemplate") or {}).get("spec") or {}) if kind == "CronJob" else spec
+        n = _int(job.get("parallelism"), 1)
+        if job.get("completions") is not None:
+            n = min(n, _int(job.get("completions"), n))
+        return n, n, f"parallelism {n} ({kind})"
+    replicas = _int(spec.get("replicas"), 1)
+    if kind in OPERATOR_KINDS:
+        shards = _int(spec.get("shards"), 1) if kind == "Prometheus" else 1
+        n = replicas * max(shards, 1)
+        counted = f"replicas {replicas} × shards {shards}" if shards != 1 else f"replicas {replicas}"
+        return n, n, f"{counted} ({kind}: a StatefulSet by prometheus-operator, no surge)"
+    hpa = hpas.get((obj.namespace, kind, obj.name))
+    if hpa:  # the HPA owns replicas: its minimum at rest, its maximum at peak
+        steady, base, why = hpa[0], hpa[1], f"HPA max {hpa[1]}"
+    else:
+        steady, base, why = replicas, replicas, f"replicas {replicas}"
+    if kind == "Rollout":
+        strategy = spec.get("strategy") or {}
+        if "blueGreen" in strategy:
+            return base * 2, steady, f"{why} + preview {base} (full second set until the switch)"
+        if "canary" in strategy:
+            return base * 2, steady, f"{why} + canary {base} (full second set at promotion)"
+        return base, steady, why
+    if kind == "Deployment":
+        strategy = spec.get("strategy") or {}
+        if strategy.get("type") == "Recreate":
+            return base, steady, f"{why}, Recreate (no surge)"
+        surge = _surge((strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"), base)
+        return base + surge, steady, f"{why} + maxSurge {surge}"
+    if kind == "StatefulSet":
+        return base, steady, f"{why} (StatefulSet, no surge)"
+    return base, steady, f"{why} ({kind})"
+
+
+def _daemon_pods(obj: Obj, nodes: int) -> tuple[int, str]:
+    """Pods per node of a DaemonSet at peak: 2 while a surging rolling update overlaps old and new, else 1."""
+    strategy = (obj.doc.get("spec") or {}).get("updateStrategy") or {}
+    if strategy.get("type") != "OnDelete":
+        surge = _surge((strategy.get("rollingUpdate") or {}).get("maxSurge", 0), nodes)
+        if surge > 0:
+            return 2, f"1 per node + maxSurge {surge} (DaemonSet: old and new pod overlap)"
+    return 1, "1 per node (DaemonSet)"
+
+
+def _template(obj: Obj, objs: list[Obj]) -> dict[str, Any] | None:
+    """The pod spec a workload runs; a Rollout with a workloadRef runs the referenced Deployment's template."""
+    if obj.kind == "Rollout" and (obj.doc.get("spec") or {}).get("workloadRef"):
+        ref = obj.doc["spec"]["workloadRef"]
+        target = next((o for o in objs if o.kind == ref.get("kind", "Deployment") and o.name == ref.get("name")
+                       and o.namespace == obj.namespace), None)
+        pod = target.pod() if target is not None else None
+        return pod[1] if pod else None
+    pod = obj.pod()
+    return pod[1] if pod else None
+
+
+# ---------------------------------------------------------------- loads, table, findings
+
+
+def loads(objs: list[Obj], model: Model) -> list[PodLoad]:
+    """Every pod-running object of `objs` as the pods it puts on each model node, at peak."""
+    comps = resolve.by_name(model)
+    hpas = _hpas(objs)
+    reloaders: dict[str | None, dict[str, str]] = {}
+    out = []
+    for obj in objs:
+        if obj.kind in OPERATOR_KINDS:
+            if obj.app not in reloaders:
+                reloaders[obj.app] = reloader_requests(objs, obj.app)
+            podspec = operator_podspec(obj, reloaders[obj.app])
+        else:
+            if obj.pod() is None:
+                continue
+            podspec = _template(obj, objs)
+            if podspec is None:
+                continue
+        cpu, memory = pod_requests(podspec)
+        comp = comps.get(obj.app) if obj.app is not None else None
+        placement = getattr(comp.spec, "placement", None) if comp is not None else None
+        nodes = fits(model, podspec)
+        if obj.kind == "DaemonSet":
+            # Its pods run wherever they fit, whatever node the model places the component on.
+            per_node, why = _daemon_pods(obj, len(nodes))
+            loc = comp.loc if comp is not None else ()
+            out += [PodLoad(obj.app, obj.shown, node, per_node, cpu, memory, why, loc, obj.source, obj.index, 1)
+                    for node in nodes]
+            continue
+        if not nodes:
+            continue  # nowhere to run: the placement checks report it
+        node = placement.node if placement is not None and placement.node in nodes else nodes[0]
+        loc = comp.loc + ("placement", "node") if placement is not None else (comp.loc if comp is not None else ())
+        pods, steady, why = peak(obj, hpas)
+        if pods <= 0:
+            continue
+        out.append(PodLoad(obj.app, obj.shown, node, pods, cpu, memory, why, loc, obj.source, obj.index, steady))
+    return out
+
+
+def reserve(model: Model, name: str) -> tuple[int, int]:
+    """(millicores, bytes) kept free on a node: its own systemReserved, else the cluster's."""
+    r = model.nodes[name].system_reserved or model.cluster.system_reserved
+    return cpu_millis(r.cpu), memory_bytes(r.memory)
 
 
 def table(objs: list[Obj], model: Model) -> list[dict[str, Any]]:
-    """Per node: what is left after the system reserve, requests at steady state and at peak, and the pods."""
-    per_node: dict[str, list[PodLoad]] = defaultdict(list)
+    """Per model node, in model order, as plain data: capacity, reserve, what is allocatable after the reserve,
+    requests at steady state (replicas; no surge, HPA growth or canary) and at peak, and the loads behind them."""
+    per_node: dict[str, list[PodLoad]] = {name: [] for name in model.nodes}
     for load in loads(objs, model):
-        per_node[load.node].append(load)
+        per_node.setdefault(load.node, []).append(load)
     rows = []
-    for name in model.nodes:
-        cpu_free, mem_free = _free(model, name)
-        ls = per_node.get(name, [])
-        rows.append({"node": name, "cpu_free": cpu_free, "memory_free": mem_free,
-                     "cpu_steady": sum(l.steady * l.cpu for l in ls), "memory_steady": sum(l.steady * l.memory for l in ls),
-                     "cpu_peak": sum(l.pods * l.cpu for l in ls), "memory_peak": sum(l.pods * l.memory for l in ls),
-                     "loads": ls})
+    for name, node in model.nodes.items():
+        cpu_reserved, memory_reserved = reserve(model, name)
+        ls = per_node[name]
+        rows.append({
+            "node": name,
+            "cpu_capacity": node.cpu * 1000, "memory_capacity": memory_bytes(node.memory),
+            "cpu_reserved": cpu_reserved, "memory_reserved": memory_reserved,
+            "cpu_allocatable": node.cpu * 1000 - cpu_reserved, "memory_allocatable": memory_bytes(node.memory) - memory_reserved,
+            "cpu_steady": sum(l.steady_pods * l.cpu for l in ls), "memory_steady": sum(l.steady_pods * l.memory for l in ls),
+            "cpu_peak": sum(l.pods * l.cpu for l in ls), "memory_peak": sum(l.pods * l.memory for l in ls),
+            "pods_steady": sum(l.steady_pods for l in ls), "pods_peak": sum(l.pods for l in ls),
+            "loads": ls,
+        })
     return rows
 
 
-def _part(load: PodLoad, per_pod: int, unit: str) -> str:
-    amount = f"{per_pod}m" if unit == "cpu" else format_bytes(per_pod)
+def contribution(load: PodLoad) -> str:
+    """`<what> <pods>×<cpu>m/<memory> (<why>; placed by <model field>)`."""
     placed = f"; placed by {format_loc(load.loc)}" if load.loc else ""
-    return f"{load.what} {load.pods}×{amount} ({load.why}{placed})"
+    memory = format_bytes(load.memory) if load.memory else "0"
+    return f"{load.what} {load.pods}×{load.cpu}m/{memory} ({load.why}{placed})"
 
 
-def findings(objs: list[Obj], model: Model) -> Iterator[Finding]:
+def _parts(ls: list[PodLoad], per_pod) -> str:
+    shown = sorted((l for l in ls if per_pod(l) and l.pods), key=lambda l: (-l.pods * per_pod(l), l.what))
+    return "; ".join(contribution(l) for l in shown)
+
+
+def findings(objs: list[Obj], model: Model) -> list[Finding]:
     """A node whose peak requests plus its system reserve exceed it, with every contribution, largest first."""
+    out = []
     for row in table(objs, model):
         name, ls = row["node"], row["loads"]
-        reserve = model.nodes[name].system_reserved or model.cluster.system_reserved
-        if row["cpu_peak"] > row["cpu_free"]:
-            parts = "; ".join(_part(l, l.cpu, "cpu") for l in sorted(ls, key=lambda l: -l.pods * l.cpu) if l.cpu)
-            yield Finding(("nodes", name, "cpu"), f"peak CPU requests {row['cpu_peak']}m of the rendered pods exceed the "
-                                                  f"{row['cpu_free']}m left after the system reserve of {reserve.cpu}: {parts}")
-        if row["memory_peak"] > row["memory_free"]:
-            parts = "; ".join(_part(l, l.memory, "memory") for l in sorted(ls, key=lambda l: -l.pods * l.memory) if l.memory)
-            yield Finding(("nodes", name, "memory"), f"peak memory requests {format_bytes(row['memory_peak'])} of the rendered "
-                                                     f"pods exceed the {format_bytes(row['memory_free'])} left after the "
-                                                     f"system reserve of {reserve.memory}: {parts}")
-
+        r = model.nodes[name].system_reserved or model.cluster.system_reserved
+        if row["cpu_peak"] > row["cpu_allocatable"]:
+            out.append(Finding(("nodes", name, "cpu"),
+                               f"peak CPU requests {row['cpu_peak']}m of the rendered pods exceed the "
+                               f"{row['cpu_allocatable']}m left of {row['cpu_capacity']}m after the system reserve "
+                               f"of {r.cpu}: {_parts(ls, lambda l: l.cpu)}"))
+        if row["memory_peak"] > row["memory_allocatable"]:
+            out.append(Finding(("nodes", name, "memory"),
+                               f"peak memory requests {format_bytes(row['memory_peak'])} of the rendered pods exceed "
+                               f"the {format_bytes(row['memory_allocatable'])} left of "
+                               f"{format_bytes(row['memory_capacity'])} after the system reserve of {r.memory}: "
+                               f"{_parts(ls, lambda l: l.memory)}"))
+    return out

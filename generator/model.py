@@ -278,7 +278,7 @@ class Cluster(Strict):
     target_revision: Annotated[str, Field(min_length=1)]
     pod_cidr: Annotated[str, Field(alias="podCIDR", pattern=r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$")]
     system_reserved: SystemReserve
-    """Kept free on every node for kubelet, Calico and node-exporter; a node may raise it."""
+    """Kept free on every node for kubelet, the container runtime and Calico; a node may raise it."""
 
 
 class Node(Strict):
