@@ -470,12 +470,11 @@ def findings(objs: list[Obj], model: Model) -> list[Finding]:
         if row["cpu_peak"] > row["cpu_allocatable"]:
             out.append(Finding(("nodes", name, "cpu"),
                                f"peak CPU requests {row['cpu_peak']}m of the rendered pods exceed the "
-                               f"{row['cpu_allocatable']}m left of {row['cpu_capacity']}m after the system reserve "
-                               f"of {r.cpu}: {_parts(ls, lambda l: l.cpu)}"))
+                               f"{row['cpu_allocatable']}m left after the system reserve of {r.cpu}: "
+                               f"{_parts(ls, lambda l: l.cpu)}"))
         if row["memory_peak"] > row["memory_allocatable"]:
             out.append(Finding(("nodes", name, "memory"),
                                f"peak memory requests {format_bytes(row['memory_peak'])} of the rendered pods exceed "
-                               f"the {format_bytes(row['memory_allocatable'])} left of "
-                               f"{format_bytes(row['memory_capacity'])} after the system reserve of {r.memory}: "
-                               f"{_parts(ls, lambda l: l.memory)}"))
+                               f"the {format_bytes(row['memory_allocatable'])} left after the system reserve of "
+                               f"{r.memory}: {_parts(ls, lambda l: l.memory)}"))
     return out

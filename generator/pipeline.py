@@ -92,6 +92,8 @@ def _covered(app: dict[str, Any], key: tuple[str, str, str], doc: dict[str, Any]
         if entry.get("namespace", namespace) != namespace:
             continue
         for prefix in _pointer(entry):
+            if not prefix:
+                continue  # an expression we cannot read covers nothing
             if path[:len(prefix)] == prefix or all(p == "*" or p == q for p, q in zip(prefix, path)) and len(path) >= len(prefix):
                 return True
     return False

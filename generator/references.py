@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 from . import labels, resolve
 from .model import Model, Taint, Toleration
+from .capacity import fits
 from .objects import OPERATOR_PODS, Index, Obj, containers, label_selector_matches
 
 Finding = tuple  # (obj, check, path, message, model_suffix)
@@ -322,47 +323,6 @@ def _scheduling(obj: Obj) -> tuple[str, dict[str, Any]] | None:
     if pod is None:
         return None
     return ("spec" if obj.kind in ("Pod", *OPERATOR_PODS) else "spec.template.spec"), pod[1]
-
-
-def _expression(expr: dict[str, Any], labels_: dict[str, str]) -> bool:
-    key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-    if op == "In":
-        return labels_.get(key) in values
-    if op == "NotIn":
-        return labels_.get(key) not in values
-    if op == "Exists":
-        return key in labels_
-    if op == "DoesNotExist":
-        return key not in labels_
-    if op in ("Gt", "Lt") and key in labels_ and values:
-        try:
-            a, b = int(labels_[key]), int(values[0])
-        except ValueError:
-            return False
-        return a > b if op == "Gt" else a < b
-    return False
-
-
-def _affinity(podspec: dict[str, Any], labels_: dict[str, str]) -> bool:
-    """requiredDuringSchedulingIgnoredDuringExecution: any term whose expressions all match."""
-    required = ((((podspec.get("affinity") or {}).get("nodeAffinity") or {})
-                 .get("requiredDuringSchedulingIgnoredDuringExecution")) or {}).get("nodeSelectorTerms")
-    if not required:
-        return True
-    return any(all(_expression(e, labels_) for e in term.get("matchExpressions") or []) for term in required)
-
-
-def fits(model: Model, podspec: dict[str, Any]) -> list[str]:
-    """The model's nodes a pod with this spec can be scheduled on: node selector, required node affinity, taints."""
-    selector = podspec.get("nodeSelector") or {}
-    tolerations = podspec.get("tolerations") or []
-    out = []
-    for n, spec in model.nodes.items():
-        node_labels = resolve.node_labels(n, spec)
-        if (all(node_labels.get(k) == v for k, v in selector.items()) and _affinity(podspec, node_labels)
-                and all(_tolerates(tolerations, t) for t in spec.taints if t.effect != "PreferNoSchedule")):
-            out.append(n)
-    return sorted(out)
 
 
 @check

@@ -262,3 +262,36 @@ def test_a_crd_change_reads_as_versions_and_fields_not_a_wall_of_yaml():
     assert "spec.sampleLimit type" in text
     assert "new in the bump" not in text and "none of it is shown" not in text
     assert len(text.splitlines()) < 20, text
+
+
+@pytest.mark.parametrize("entry,path,covered", [
+    ({"kind": "Secret", "group": "", "name": "tls", "jsonPointers": ["/data"]}, ("data", "tls.key"), True),
+    ({"kind": "Secret", "group": "", "name": "tls", "jsonPointers": ["/data"]}, ("metadata", "labels"), False),
+    ({"kind": "Secret", "group": "", "name": "other", "jsonPointers": ["/data"]}, ("data", "tls.key"), False),
+    ({"kind": "Secret", "group": "", "name": "tls", "jqPathExpressions": [".webhooks[]?.clientConfig.caBundle"]},
+     ("webhooks", 2, "clientConfig", "caBundle"), True),
+    ({"kind": "Secret", "group": "", "name": "tls", "jqPathExpressions": [".webhooks[]?.clientConfig.caBundle"]},
+     ("webhooks", 2, "clientConfig", "service"), False),
+    ({"kind": "Secret", "group": "", "name": "tls", "jqPathExpressions": ["select(.x)"]}, ("data", "x"), False),
+])
+def test_ignore_differences_cover_exactly_their_fields(entry, path, covered):
+    app = {"spec": {"ignoreDifferences": [entry]}}
+    doc = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls"}}
+    assert pipeline._covered(app, ("Secret", "", "tls"), doc, path) is covered
+
+
+def test_render_refuses_a_node_over_capacity_and_writes_nothing(tmp_path: Path):
+    """Grafana's sidecars asked for 800m each: the chart renders them into the pod and k8s-monitoring is full."""
+    from conftest import copy_repo, edit
+    from generator.errors import ValidationFailed
+
+    root = copy_repo(tmp_path)
+    edit(root / "values" / "infra.yaml", "requests: {cpu: 20m, memory: 64Mi}\n        limits: {cpu: 100m,",
+         "requests: {cpu: 800m, memory: 64Mi}\n        limits: {cpu: 800m,")
+    with pytest.raises(ValidationFailed) as err:
+        pipeline.render_to_disk(pipeline.Options(root=root, values=root / "values"), log=lambda _: None)
+    out = "\n".join(err.value.lines)
+    assert "Node k8s-monitoring: cpu: peak CPU requests" in out and "[capacity]" in out, out[:2000]
+    assert "Deployment monitoring/monitoring-grafana" in out and "infra.monitoring.placement.node" in out
+    assert "model: values/cluster.yaml:" in out and "nodes.k8s-monitoring.cpu" in out
+    assert not (root / "rendered").exists()
