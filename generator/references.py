@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from . import labels, resolve
-from .model import Model, Taint, Toleration
+from .model import Model
 from .capacity import fits
 from .objects import OPERATOR_PODS, Index, Obj, containers, label_selector_matches
 
@@ -311,10 +311,6 @@ def volume_mounts(ctx: Context) -> Iterator[Finding]:
 
 
 # ---------------------------------------------------------------- placement
-
-
-def _tolerates(tolerations: list[dict[str, Any]], taint: Taint) -> bool:
-    return any(Toleration.model_validate(t).tolerates(taint) for t in tolerations)
 
 
 def _scheduling(obj: Obj) -> tuple[str, dict[str, Any]] | None:
