@@ -33,7 +33,7 @@ MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "dev", "d
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not DNS1123_LABEL.match(value):
+    if len(value) > 63 or not DNS1123_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
@@ -52,7 +52,7 @@ def _memory(value: str) -> str:
 
 
 def duration_seconds(value: str) -> int:
-    match = _DURATION.match(value)
+    match = _DURATION.fullmatch(value)
     if not match:
         raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m or 1h)")
     return int(match.group(1)) * _DURATION_FACTOR[match.group(2)]
@@ -64,19 +64,19 @@ def _duration(value: str) -> str:
 
 
 def _env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid environment variable name")
     return value
 
 
 def _label_key(value: str) -> str:
-    if len(value.split("/")[-1]) > 63 or not _LABEL_KEY.match(value):
+    if len(value.split("/")[-1]) > 63 or not _LABEL_KEY.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid label key")
     return value
 
 
 def _label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid label value")
     return value
 
@@ -88,15 +88,17 @@ def _path(value: str) -> str:
 
 
 def _percent_or_int(value: int | str) -> int | str:
-    if isinstance(value, str) and not re.match(r"^[0-9]{1,3}%$", value):
+    if isinstance(value, str) and not re.fullmatch(r"^[0-9]{1,3}%$", value):
         raise ValueError(f"{value!r} is neither a count nor a percentage like '25%'")
     return value
 
 
 def _tag(value: str) -> str:
+    if len(value) > 128:
+        raise ValueError(f"tag of {len(value)} characters is longer than the 128 OCI allows")
     if value.lower() in MOVING_TAGS:
         raise ValueError(f"tag {value!r} moves; use an immutable tag (v1.2.3, sha-<hex>) or a digest")
-    if not (_SHA_TAG.match(value) or _VERSION_TAG.match(value)):
+    if not (_SHA_TAG.fullmatch(value) or _VERSION_TAG.fullmatch(value)):
         raise ValueError(
             f"tag {value!r} is not immutable: use a full version (v1.2.3, 16.10, 3.13.7-management), "
             "a build tag sha-<hex>, or a digest"
@@ -105,7 +107,7 @@ def _tag(value: str) -> str:
 
 
 def _digest(value: str) -> str:
-    if not _DIGEST.match(value):
+    if not _DIGEST.fullmatch(value):
         raise ValueError(f"{value!r} is not a digest (sha256: followed by 64 hex digits)")
     return value
 

@@ -16,7 +16,7 @@ _MEM_FACTOR = {
 
 def cpu_millis(value: str) -> int:
     """'250m' -> 250, '2' -> 2000, '0.5' -> 500. Raises ValueError on anything else."""
-    match = _CPU.match(value)
+    match = _CPU.fullmatch(value)
     if not match:
         raise ValueError(f"{value!r} is not a CPU quantity (use millicores like 250m or cores like 2)")
     whole, milli, decimal = match.groups()
@@ -30,7 +30,7 @@ def cpu_millis(value: str) -> int:
 
 def memory_bytes(value: str) -> int:
     """'128Mi' -> 134217728. Only integer quantities with a binary or decimal suffix."""
-    match = _MEM.match(value)
+    match = _MEM.fullmatch(value)
     if not match:
         raise ValueError(f"{value!r} is not a memory quantity (use e.g. 512Mi or 2Gi)")
     number, suffix = match.groups()
