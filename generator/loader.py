@@ -162,7 +162,14 @@ def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], S
     data: dict[str, Any] = {}
     problems: list[Problem] = []
     unreadable = False
-    files = sorted(p for p in values_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()) if values_dir.is_dir() else []
+    candidates = sorted(p for p in values_dir.iterdir() if p.suffix in (".yaml", ".yml")) if values_dir.is_dir() else []
+    # A model file that is not a readable file (a dangling symlink, a directory) is an error, never silently
+    # skipped: its sections would only seem to be missing.
+    broken = [Problem(f"{display_dir}/{p.name}", 0, 0, "", "is a symbolic link to nothing" if p.is_symlink() and not p.exists()
+                      else "is not a regular file") for p in candidates if not p.is_file()]
+    if broken:
+        raise InvalidModel(broken)
+    files = candidates
     if not files:
         raise InvalidModel([Problem(f"{display_dir}/", 0, 0, "", "no model files (*.yaml) found")])
     for path in files:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterator
 
+import yaml
+
 from . import yamlio
 
 _RENDERED = re.compile(r"^rendered/(?P<env>[^/]+)/(?P<dir>apps|manifests|crds|values)/(?P<app>[^/]+)\.ya?ml$")
@@ -169,13 +171,14 @@ def collect(files: dict[str, bytes]) -> tuple[list[Obj], list[tuple[str, str]]]:
         if not path.endswith((".yaml", ".yml")) or not path.startswith(("rendered/", "argocd/")):
             continue
         env, directory, app = app_of(path)
-        if directory == "values":
-            continue
         try:
-            parsed[path] = yamlio.load_all(data.decode("utf-8"))
-        except Exception as exc:  # noqa: BLE001 - reported as a finding, not a crash
-            errors.append((path, f"does not parse as YAML: {exc}"))
+            docs = yamlio.load_all(data.decode("utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:  # reported as a finding, not a crash
+            errors.append((path, f"does not parse as YAML: {' '.join(str(exc).split())}"))
             continue
+        if directory == "values":
+            continue  # read for the credential scan, not Kubernetes objects
+        parsed[path] = docs
         if directory == "apps":
             for doc in parsed[path]:
                 if isinstance(doc, dict) and doc.get("kind") == "Application":

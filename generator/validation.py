@@ -87,7 +87,7 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     levels = {ns.name: (ns.labels or {}).get(POD_SECURITY_ENFORCE, "restricted") for ns in index.kind("Namespace")}
     for obj, check, path, message, suffix in policy.pods(manifests, levels):
         issues.append(issue(obj, check, path, message, suffix))
-    issues += _credentials(files, objs, loaded)
+    issues += _credentials(files, objs, loaded, {path for path, _ in unreadable})
     if loaded is not None:
         issues += _capacity(objs, loaded)
 
@@ -100,7 +100,7 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     return Report(kept, waived, len(objs))
 
 
-def _credentials(files: dict[str, bytes], objs: list[Obj], loaded: Loaded | None) -> Iterable[Issue]:
+def _credentials(files: dict[str, bytes], objs: list[Obj], loaded: Loaded | None, unreadable: set[str]) -> Iterable[Issue]:
     """No plaintext credentials anywhere under rendered/ or argocd/, values files included."""
     from .errors import format_loc
 
@@ -108,15 +108,12 @@ def _credentials(files: dict[str, bytes], objs: list[Obj], loaded: Loaded | None
     for o in objs:
         by_source.setdefault(o.source, []).append(o)
     for path, data in sorted(files.items()):
-        if not path.startswith(("rendered/", "argocd/")) or not path.endswith((".yaml", ".yml")):
-            continue
+        if not path.startswith(("rendered/", "argocd/")) or not path.endswith((".yaml", ".yml")) or path in unreadable:
+            continue  # an unreadable file is a finding of collect() already
         if path in by_source:
             docs = [(o.index, o.doc, o.shown, o.app) for o in by_source[path]]
         else:  # values files: not objects, still scanned
-            try:
-                docs = [(i, d, "values", app_of(path)[2]) for i, d in enumerate(yamlio.load_all(data.decode("utf-8")))]
-            except Exception:  # noqa: BLE001 - unreadable files are reported by collect()
-                continue
+            docs = [(i, d, "values", app_of(path)[2]) for i, d in enumerate(yamlio.load_all(data.decode("utf-8")))]
         for index, doc, shown, app in docs:
             for loc, what in policy.credential_problems(doc):
                 yield Issue(path, index, "policy.credentials", shown, format_loc(loc), what, _model_field(loaded, app, ("env",)))

@@ -50,3 +50,9 @@ def test_invalid_case(path: Path, model_dir: Path):
 
 def test_eco2_model_is_valid():
     assert problems(Path(__file__).resolve().parents[1] / "values") == []
+
+
+def test_a_dangling_symlink_in_values_is_an_error(model_dir: Path):
+    """It used to be skipped, and its sections then seemed missing from the model."""
+    (model_dir / "extra.yaml").symlink_to(model_dir / "nowhere.yaml")
+    assert problems(model_dir) == ["values/extra.yaml: is a symbolic link to nothing"]

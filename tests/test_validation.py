@@ -175,3 +175,13 @@ def test_eco2_output_validates_with_zero_findings():
     # Only the findings values/waivers.yaml accepts, each with its reason.
     assert all(line.startswith("waived: ") and " — " in line for line in result.stdout.splitlines()), result.stdout[:3000]
     assert "objects valid" in result.stderr
+
+
+def test_an_unreadable_values_file_is_a_finding_not_a_pass(rendered: Path, tmp_path: Path):
+    """A values file with an unclosed quote used to be skipped: '139 objects valid', exit 0."""
+    root = Path(shutil.copytree(rendered, tmp_path / "repo", symlinks=True))
+    path = root / "rendered/prod/values/redis.yaml"
+    path.write_text(path.read_text() + 'password: "hunter2\n')
+    result = run_cli("validate", "--root", str(root))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "rendered/prod/values/redis.yaml" in result.stdout and "does not parse as YAML" in result.stdout
