@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -37,7 +38,7 @@ class Source:
         for i, part in enumerate(rest):
             last = i == len(rest) - 1
             if isinstance(node, CommentedMap) and part in node:
-                line, col = node.lc.key(part)
+                line, col = _key_position(node, part, (line, col))
                 node = node[part]
                 shown.append(part)
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
@@ -52,6 +53,20 @@ class Source:
     def problem(self, finding: Finding) -> Problem:
         file, line, col, path = self.locate(finding.loc)
         return Problem(file, line, col, path, finding.message)
+
+
+def _key_position(node: CommentedMap, key: Any, fallback: tuple[int, int]) -> tuple[int, int]:
+    """Where a key is written: in this mapping, or, for a key a merge (`<<: *anchor`) brought in, in the
+    anchored mapping it came from; the mapping's own position if neither knows."""
+    try:
+        return node.lc.key(key)
+    except KeyError:
+        pass
+    for entry in getattr(node, "merge", []) or []:
+        merged = entry[1] if isinstance(entry, tuple) else entry  # (index, map) in older ruamel, the map in newer
+        if isinstance(merged, CommentedMap) and key in merged:
+            return _key_position(merged, key, fallback)
+    return fallback
 
 
 def _plain(node: Any) -> Any:
@@ -156,6 +171,50 @@ def _merge_alternatives(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+MAX_DEPTH = 64  # the Eco² model nests 9 deep; the YAML parser's recursion gives out in the thousands
+MAX_INT_DIGITS = 4300  # Python's int() limit (sys.get_int_max_str_digits())
+_LONG_INT = re.compile(r"[-+]?[0-9_]{%d,}" % (MAX_INT_DIGITS + 1))
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """(line, col) where block indentation plus flow brackets first nest deeper than MAX_DEPTH, checked before the
+    recursive parser sees the text (so it cannot hit Python's recursion limit)."""
+    indents: list[int] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        while indents and indents[-1] >= indent:
+            indents.pop()
+        indents.append(indent)
+        depth, quote = len(indents), None
+        for col, ch in enumerate(line, 1):
+            if quote:
+                quote = None if ch == quote else quote
+            elif ch in "'\"":
+                quote = ch
+            elif ch in "[{":
+                depth += 1
+            elif ch == "#" and (col == 1 or line[col - 2] == " "):
+                break
+            if depth > MAX_DEPTH:
+                return number, col
+        if depth > MAX_DEPTH:
+            return number, indent + 1
+    return None
+
+
+def _long_int(text: str) -> tuple[int, int, int] | None:
+    """(line, col, digits) of the first integer too long for Python to convert."""
+    match = _LONG_INT.search(text)
+    if match is None:
+        return None
+    line = text.count("\n", 0, match.start()) + 1
+    col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+    return line, col, len(match.group().lstrip("+-").replace("_", ""))
+
+
 def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], Source, list[Problem], bool]:
     """Parse every values/*.yaml: the merged plain data, the positions, problems, and whether a file was unreadable."""
     source = Source(display_dir)
@@ -175,7 +234,22 @@ def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], S
     for path in files:
         shown = f"{display_dir}/{path.name}"
         try:
-            doc = _yaml().load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(shown, 1, 1, "", f"cannot be read as YAML: {exc}"))
+            unreadable = True
+            continue
+        if (deep := _too_deep(text)) is not None:
+            problems.append(Problem(shown, *deep, "", f"nested more than {MAX_DEPTH} levels deep; a model is far flatter"))
+            unreadable = True
+            continue
+        if (long := _long_int(text)) is not None:
+            problems.append(Problem(shown, long[0], long[1], "", f"a number of {long[2]} digits; no field of the model "
+                                                                  f"takes more than a few"))
+            unreadable = True
+            continue
+        try:
+            doc = _yaml().load(text)
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
