@@ -106,7 +106,7 @@ def _generated(comp: Component) -> list[dict[str, Any]]:
         return [{"group": "admissionregistration.k8s.io", "kind": kind, "name": f"{comp.name}-admission",
                  "jqPathExpressions": [_CA_BUNDLES]}
                 for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")]
-    if comp.kind == resolve.AWS_LOAD_BALANCER_CONTROLLER:
+    if comp.kind == resolve.AWS_LOAD_BALANCER_CONTROLLER and comp.spec.webhook_certificate == "generated-at-sync":  # type: ignore[attr-defined]
         return [{"group": "", "kind": "Secret", "name": "aws-load-balancer-tls", "jsonPointers": ["/data"]}] + [
             {"group": "admissionregistration.k8s.io", "kind": kind, "name": "aws-load-balancer-webhook",
              "jqPathExpressions": [_CA_BUNDLES]}
