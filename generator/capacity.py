@@ -67,27 +67,27 @@ def _lenient(value: str) -> Decimal:
     return amount * (Decimal(10) ** int(exponent) if exponent else _FACTOR[suffix])
 
 
-def _cpu(value: Any) -> int:
-    """Millicores; finer amounts round up, as the API server does. Unreadable: 0 (schema validation reports it)."""
+def _amount(value: Any, strict, scale: int) -> int:
+    """A quantity by the model's own parser, else the API server's wider syntax (finer amounts round up, as it
+    does); unreadable: 0 (schema validation reports it)."""
     text = str(value).strip()
     try:
-        return cpu_millis(text)
+        return strict(text)
     except ValueError:
         try:
-            return math.ceil(_lenient(text) * 1000)
+            return math.ceil(_lenient(text) * scale)
         except ValueError:
             return 0
+
+
+def _cpu(value: Any) -> int:
+    """Millicores."""
+    return _amount(value, cpu_millis, 1000)
 
 
 def _memory(value: Any) -> int:
-    text = str(value).strip()
-    try:
-        return memory_bytes(text)
-    except ValueError:
-        try:
-            return math.ceil(_lenient(text))
-        except ValueError:
-            return 0
+    """Bytes."""
+    return _amount(value, memory_bytes, 1)
 
 
 def container_requests(container: dict[str, Any]) -> tuple[int, int]:

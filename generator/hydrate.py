@@ -115,7 +115,7 @@ def hook_phases(doc: dict[str, Any]) -> list[str] | None:
     return [HELM_HOOKS[h] for h in (p.strip() for p in str(ann[HELM_HOOK]).split(",")) if h in HELM_HOOKS]
 
 
-def _sort_key(doc: dict[str, Any]) -> tuple[str, str, str]:
+def key_of(doc: dict[str, Any]) -> tuple[str, str, str]:
     meta = doc.get("metadata") or {}
     return (str(doc.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
 
@@ -153,14 +153,14 @@ def normalize(helm_output: str) -> Output:
             raise ValueError(f"helm rendered a document that is not an object: {str(doc)[:80]!r}")
         if hook_phases(doc) == []:
             ann = _annotations(doc)
-            shown = "/".join(p for p in _sort_key(doc) if p)
+            shown = "/".join(p for p in key_of(doc) if p)
             dropped.append(f"{shown} ({HELM_HOOK}: {ann.get(HELM_HOOK)}): a hook Argo CD never runs")
             continue
         kept.append(doc)
-    kept.sort(key=_sort_key)
+    kept.sort(key=key_of)
     for a, b in zip(kept, kept[1:]):
-        if _sort_key(a) == _sort_key(b):
-            raise ValueError(f"helm rendered {'/'.join(_sort_key(a))} twice")
+        if key_of(a) == key_of(b):
+            raise ValueError(f"helm rendered {'/'.join(key_of(a))} twice")
     return Output(kept, sorted(dropped))
 
 
@@ -237,8 +237,8 @@ def _leaves(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
 
 def differences(first: Output, second: Output) -> list[tuple[tuple[str, str, str], tuple]]:
     """((kind, namespace, name), field path) of everything that differs between two renders of one app."""
-    a = {_sort_key(d): d for d in first.docs}
-    b = {_sort_key(d): d for d in second.docs}
+    a = {key_of(d): d for d in first.docs}
+    b = {key_of(d): d for d in second.docs}
     out: list[tuple[tuple[str, str, str], tuple]] = []
     for key in sorted(set(a) | set(b)):
         if key not in a or key not in b:

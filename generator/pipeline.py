@@ -122,7 +122,7 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
     unexplained = []
     for inv in invocations:
         out = result.outputs[inv.app]
-        by_key = {hydrate._sort_key(d): d for d in out.docs}
+        by_key = {hydrate.key_of(d): d for d in out.docs}
         for key, path in result.flaps.get(inv.app, []):
             doc = by_key.get(key)
             if path and doc is not None and _covered(apps[inv.app], key, doc, path):
