@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Iterator, Union, get_args, get_origin
 
+import yaml
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -176,35 +177,6 @@ MAX_INT_DIGITS = 4300  # Python's int() limit (sys.get_int_max_str_digits())
 _LONG_INT = re.compile(r"[-+]?[0-9_]{%d,}" % (MAX_INT_DIGITS + 1))
 
 
-def _too_deep(text: str) -> tuple[int, int] | None:
-    """(line, col) where block indentation plus flow brackets first nest deeper than MAX_DEPTH, checked before the
-    recursive parser sees the text (so it cannot hit Python's recursion limit)."""
-    indents: list[int] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.lstrip(" ")
-        if not stripped or stripped.startswith("#"):
-            continue
-        indent = len(line) - len(stripped)
-        while indents and indents[-1] >= indent:
-            indents.pop()
-        indents.append(indent)
-        depth, quote = len(indents), None
-        for col, ch in enumerate(line, 1):
-            if quote:
-                quote = None if ch == quote else quote
-            elif ch in "'\"":
-                quote = ch
-            elif ch in "[{":
-                depth += 1
-            elif ch == "#" and (col == 1 or line[col - 2] == " "):
-                break
-            if depth > MAX_DEPTH:
-                return number, col
-        if depth > MAX_DEPTH:
-            return number, indent + 1
-    return None
-
-
 def _long_int(text: str) -> tuple[int, int, int] | None:
     """(line, col, digits) of the first integer too long for Python to convert."""
     match = _LONG_INT.search(text)
@@ -213,6 +185,88 @@ def _long_int(text: str) -> tuple[int, int, int] | None:
     line = text.count("\n", 0, match.start()) + 1
     col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
     return line, col, len(match.group().lstrip("+-").replace("_", ""))
+
+
+MAX_FILE_BYTES = 2 * 1024 * 1024  # a model file; Eco² has 27 KB in all, 1000 services about 0.5 MB
+MAX_VALUES = 200_000  # values (scalars, collections) in one file, aliases expanded; Eco² has 2,010, a service 51
+
+
+def _bounds_problem(text: str) -> tuple[int, int, str] | None:
+    """(line, col, message) where the document nests deeper than MAX_DEPTH, holds more than MAX_VALUES values once
+    its aliases are expanded ("billion laughs"), or has an alias inside its own anchor; judged on the parser's
+    event stream, where an anchor is measured once and an alias costs one step, so in time linear in the file and
+    memory linear in its anchors, before anything composes, recurses into or copies a value."""
+    try:  # libyaml's parser, about 50x faster than ruamel's pure-Python one
+        return _bounds_in(yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.YAMLError:  # libyaml (YAML 1.1) and ruamel (1.2) disagree on the syntax: ruamel decides
+        return _bounds_in(_yaml().parse(text))
+
+
+_OPEN = {"MappingStartEvent", "SequenceStartEvent"}
+_CLOSE = {"MappingEndEvent", "SequenceEndEvent"}
+
+
+def _bounds_in(events: Iterator[Any]) -> tuple[int, int, str] | None:
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) once its node is complete
+    stack: list[list] = []  # per open collection: [anchor, depth of its deepest child, values before it]
+    total = 0
+    for event in events:  # PyYAML's and ruamel's event classes have the same names and fields
+        kind, mark = type(event).__name__, event.start_mark
+        if kind in _OPEN:
+            stack.append([event.anchor, 0, total])
+            total += 1
+            if len(stack) > MAX_DEPTH:
+                return mark.line, mark.column, f"nested more than {MAX_DEPTH} levels deep; a model is far flatter"
+        elif kind in _CLOSE:
+            anchor, below, start = stack.pop()
+            if stack:
+                stack[-1][1] = max(stack[-1][1], below + 1)
+            if anchor is not None:
+                anchors[anchor] = (total - start, below + 1)
+        elif kind == "ScalarEvent":
+            total += 1
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+        elif kind == "AliasEvent":
+            if any(frame[0] == event.anchor for frame in stack):
+                return mark.line, mark.column, f"alias *{event.anchor} is inside its own anchor: the value would be infinite"
+            if event.anchor not in anchors:
+                continue  # undefined: the composer reports it
+            values, depth = anchors[event.anchor]
+            total += values
+            if stack:
+                stack[-1][1] = max(stack[-1][1], depth)
+            if len(stack) + depth > MAX_DEPTH:
+                return mark.line, mark.column, f"alias *{event.anchor} nests the values more than {MAX_DEPTH} levels deep; a model is far flatter"
+            if total > MAX_VALUES:
+                return mark.line, mark.column, f"alias *{event.anchor} expands the file past {MAX_VALUES:,} values; a model has thousands"
+            continue
+        else:
+            continue
+        if total > MAX_VALUES:
+            return mark.line, mark.column, f"more than {MAX_VALUES:,} values in one file; a model has thousands"
+    return None
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, col) of a character offset."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _syntax_problem(exc: MarkedYAMLError) -> tuple[int, int, str]:
+    """Where a YAML syntax error is, on one line: an unclosed quote or bracket where it opens (the parser only
+    notices at the end of the file, or on a later line), anything else where the parser stopped."""
+    problem = " ".join(str(exc.problem or exc.context or "").split())
+    context = " ".join(str(exc.context or "").split())
+    opened = exc.context_mark is not None and context.startswith(("while scanning a quoted scalar", "while parsing a flow"))
+    if opened:
+        what = {"while scanning a quoted scalar": "quoted string"}.get(context, context.removeprefix("while parsing a "))
+        mark = exc.problem_mark
+        where = f" at {mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        return exc.context_mark.line + 1, exc.context_mark.column + 1, f"the {what} opened here is not closed ({problem}{where})"
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return line, col, problem
 
 
 def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], Source, list[Problem], bool]:
@@ -233,14 +287,24 @@ def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], S
         raise InvalidModel([Problem(f"{display_dir}/", 0, 0, "", "no model files (*.yaml) found")])
     for path in files:
         shown = f"{display_dir}/{path.name}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(Problem(shown, 1, 1, "", f"cannot be read as YAML: {exc}"))
+        if (size := path.stat().st_size) > MAX_FILE_BYTES:
+            problems.append(Problem(shown, 0, 0, "", f"is {size / 1024 / 1024:.1f} MiB; a model file is at most "
+                                                     f"{MAX_FILE_BYTES // 1024 // 1024} MiB"))
             unreadable = True
             continue
-        if (deep := _too_deep(text)) is not None:
-            problems.append(Problem(shown, *deep, "", f"nested more than {MAX_DEPTH} levels deep; a model is far flatter"))
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            before = raw[:exc.start].decode("utf-8")
+            line, col = _position(before, len(before))
+            problems.append(Problem(shown, line, col, "", f"byte 0x{raw[exc.start]:02x} is not UTF-8; model files are UTF-8 text"))
+            unreadable = True
+            continue
+        if (nul := re.search(r"[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", text)) is not None:
+            # what YAML 1.2 forbids in a stream (section 5.1): reported where it is, not at 1:1 by the reader
+            problems.append(Problem(shown, *_position(text, nul.start()), "",
+                                    f"control character U+{ord(nul.group()):04X} is not allowed in YAML"))
             unreadable = True
             continue
         if (long := _long_int(text)) is not None:
@@ -249,15 +313,18 @@ def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], S
             unreadable = True
             continue
         try:
+            if (bounds := _bounds_problem(text)) is not None:
+                problems.append(Problem(shown, bounds[0] + 1, bounds[1] + 1, "", bounds[2]))
+                unreadable = True
+                continue
             doc = _yaml().load(text)
         except MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            problems.append(Problem(shown, line, col, "", f"YAML syntax: {exc.problem or exc.context}"))
+            line, col, message = _syntax_problem(exc)
+            problems.append(Problem(shown, line, col, "", f"YAML syntax: {message}"))
             unreadable = True
             continue
-        except (YAMLError, UnicodeDecodeError) as exc:
-            problems.append(Problem(shown, 1, 1, "", f"cannot be read as YAML: {exc}"))
+        except YAMLError as exc:
+            problems.append(Problem(shown, 1, 1, "", f"cannot be read as YAML: {' '.join(str(exc).split())}"))
             unreadable = True
             continue
         if doc is None:
@@ -303,7 +370,9 @@ def load(values_dir: Path, display_dir: str = "values", run_checks: bool = True)
     except ValidationError as exc:
         out = list(problems)
         for err in exc.errors():
-            file, line, col, path = source.locate(err["loc"], missing_field=err["type"] == "missing")
+            # a FieldError names the field below the validated object that is wrong
+            loc = tuple(err["loc"]) + getattr(err.get("ctx", {}).get("error"), "loc", ())
+            file, line, col, path = source.locate(loc, missing_field=err["type"] == "missing")
             if err["type"] == "missing" and len(err["loc"]) == 1:
                 out.append(Problem(f"{display_dir}/", 0, 0, path, "required section is missing: no file in values/ defines it"))
             else:

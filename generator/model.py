@@ -129,6 +129,15 @@ DbName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 QueueName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9._-]{0,62}$")]
 
 
+class FieldError(ValueError):
+    """A model validator's error that belongs to one field (or a field below it, by YAML key): the loader
+    gives it that field's position instead of the enclosing object's."""
+
+    def __init__(self, loc: tuple[str, ...], message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -178,9 +187,10 @@ class Resources(Strict):
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Resources:
         if cpu_millis(self.requests.cpu) > cpu_millis(self.limits.cpu):
-            raise ValueError(f"cpu request {self.requests.cpu} is above its limit {self.limits.cpu}")
+            raise FieldError(("requests", "cpu"), f"cpu request {self.requests.cpu} is above its limit {self.limits.cpu}")
         if memory_bytes(self.requests.memory) > memory_bytes(self.limits.memory):
-            raise ValueError(f"memory request {self.requests.memory} is above its limit {self.limits.memory}")
+            raise FieldError(("requests", "memory"),
+                             f"memory request {self.requests.memory} is above its limit {self.limits.memory}")
         return self
 
 
@@ -226,7 +236,8 @@ class Probe(Strict):
         if len(kinds) != 1:
             raise ValueError(f"a probe needs exactly one of path, command or tcp (got {', '.join(kinds) or 'none'})")
         if self.timeout_seconds > self.period_seconds:
-            raise ValueError(f"timeoutSeconds {self.timeout_seconds} is longer than periodSeconds {self.period_seconds}")
+            raise FieldError(("timeoutSeconds",),
+                             f"timeoutSeconds {self.timeout_seconds} is longer than periodSeconds {self.period_seconds}")
         return self
 
 
@@ -364,7 +375,7 @@ class Hpa(Strict):
     @model_validator(mode="after")
     def _range(self) -> Hpa:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}")
+            raise FieldError(("minReplicas",), f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}")
         return self
 
 
@@ -405,9 +416,8 @@ class ApiService(Workload):
     @model_validator(mode="after")
     def _replicas_in_hpa_range(self) -> ApiService:
         if self.hpa and not self.hpa.min_replicas <= self.replicas <= self.hpa.max_replicas:
-            raise ValueError(
-                f"replicas {self.replicas} is outside the HPA range {self.hpa.min_replicas}..{self.hpa.max_replicas}"
-            )
+            raise FieldError(("replicas",),
+                             f"replicas {self.replicas} is outside the HPA range {self.hpa.min_replicas}..{self.hpa.max_replicas}")
         return self
 
 
