@@ -1,27 +1,17 @@
-"""Command line: parses flags, calls the library, maps outcomes to exit codes (0 ok, 1 drift/findings, 2 bad input)."""
+"""Command line: parses flags, calls the library, maps outcomes to exit codes (0 ok, 1 drift/findings, 2 bad input,
+75 busy)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from . import pipeline
-from .errors import InvalidModel, UsageError, ValidationFailed
-from .kubeschema import SchemaError
 from .cli_diff import diff_command
 from .cli_setimage import set_image_command
-from .charts import ChartSourceError
+from .exits import EXIT_FINDINGS, fail, guarded
 from .helm import HelmError
-
-EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
-
-
-def _fail(lines: list[str], code: int) -> None:
-    for line in lines:
-        click.echo(line, err=True)
-    sys.exit(code)
 
 
 def _options(root: str, values: str | None, hydrate: bool = True, crds: str | None = None,
@@ -30,22 +20,6 @@ def _options(root: str, values: str | None, hydrate: bool = True, crds: str | No
     return pipeline.Options(root=root_path, values=Path(values).resolve() if values else root_path / "values",
                             hydrate=hydrate, validate=hydrate, crds=Path(crds) if crds else None,
                             charts=Path(charts).resolve() if charts else None)
-
-
-def _guarded(fn):
-    """Turn expected failures into one-line messages and exit codes; anything else is a bug and keeps its traceback."""
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InvalidModel as exc:
-            _fail([str(p) for p in exc.problems], EXIT_INVALID)  # one line per problem, nothing else
-        except ValidationFailed as exc:
-            _fail(exc.lines + [f"{exc.count} validation finding(s); nothing was written."], EXIT_FINDINGS)
-        except (HelmError, UsageError, SchemaError, ChartSourceError) as exc:
-            _fail([f"error: {exc}", "nothing was written."], EXIT_INVALID)
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
 
 
 root_option = click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
@@ -69,7 +43,7 @@ def main() -> None:
 @crds_option
 @charts_option
 @click.option("--no-hydrate", is_flag=True, help="Skip `helm template` and validation (values, Applications, bootstrap only).")
-@_guarded
+@guarded
 def render(root: str, values: str | None, crds: str | None, charts: str | None, no_hydrate: bool) -> None:
     """Write rendered/, argocd/ and the schemas, validated; all or nothing."""
     pipeline.render_to_disk(_options(root, values, hydrate=not no_hydrate, crds=crds, charts=charts))
@@ -80,13 +54,13 @@ def render(root: str, values: str | None, crds: str | None, charts: str | None, 
 @values_option
 @crds_option
 @charts_option
-@_guarded
+@guarded
 def check(root: str, values: str | None, crds: str | None, charts: str | None) -> None:
     """Exit 1 with a unified diff if anything generated differs from what is committed."""
     diffs = pipeline.check(_options(root, values, crds=crds, charts=charts))
     if diffs:
         click.echo("".join(diffs), nl=False)
-        _fail([f"{len(diffs)} generated file(s) out of date: run `make render` and commit the result."], EXIT_FINDINGS)
+        fail([f"{len(diffs)} generated file(s) out of date: run `make render` and commit the result."], EXIT_FINDINGS)
     click.echo("rendered output is up to date", err=True)
 
 
@@ -94,20 +68,20 @@ def check(root: str, values: str | None, crds: str | None, charts: str | None) -
 @root_option
 @values_option
 @crds_option
-@_guarded
+@guarded
 def validate(root: str, values: str | None, crds: str | None) -> None:
     """Validate what is on disk under rendered/ and argocd/: schemas, references, policy (exit 1 on findings)."""
     report = pipeline.validate_on_disk(_options(root, values, crds=crds))
     for line in report.lines():
         click.echo(line)
     if not report.ok:
-        _fail([f"{len(report.issues)} finding(s) in {report.documents} objects."], EXIT_FINDINGS)
+        fail([f"{len(report.issues)} finding(s) in {report.documents} objects."], EXIT_FINDINGS)
     click.echo(f"{report.documents} objects valid", err=True)
 
 
 @main.command("helm-lint")
 @root_option
-@_guarded
+@guarded
 def helm_lint(root: str) -> None:
     """helm lint --strict every local chart with each of its ci/*-values.yaml scenarios."""
     from .helm import find_helm
@@ -118,12 +92,12 @@ def helm_lint(root: str) -> None:
         if "type: library" in chart.read_text():
             continue
         if not scenarios:
-            _fail([f"{chart.parent}: no ci/*-values.yaml scenario to lint with"], EXIT_FINDINGS)
+            fail([f"{chart.parent}: no ci/*-values.yaml scenario to lint with"], EXIT_FINDINGS)
         for scenario in scenarios:
             try:
                 helm.lint(chart.parent, [scenario], strict=True)
             except HelmError as exc:
-                _fail([f"{scenario}: {exc}"], EXIT_FINDINGS)
+                fail([f"{scenario}: {exc}"], EXIT_FINDINGS)
             count += 1
     click.echo(f"helm lint --strict: {count} chart scenario(s) clean ({helm.describe()})", err=True)
 

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from . import setimage
-from .errors import InvalidModel, UsageError, ValidationFailed
-from .helm import HelmError
-from .kubeschema import SchemaError
-
-# Not imported from .cli: cli.py imports this module to register the command, and the reverse import would be circular.
-EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
+from .exits import guarded
 
 
 @click.command("set-image", context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +20,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
 @click.option("--crds", default=None, type=click.Path(file_okay=False),
               help="CRD schema directory for validating the re-render (as for `render`).")
 @click.option("--no-render", is_flag=True, help="Only edit values/; run `make render` later.")
+@guarded
 def set_image_command(component: str, ref: str, root: str, values: str | None, crds: str | None, no_render: bool) -> None:
     """Pin COMPONENT's image to REF and re-render.
 
@@ -36,22 +31,9 @@ def set_image_command(component: str, ref: str, root: str, values: str | None, c
     """
     root_path = Path(root).resolve()
     values_path = Path(values).resolve() if values else root_path / "values"
-    try:
-        result = setimage.set_image(root_path, component, ref, values=values_path, render=not no_render,
-                                    crds=Path(crds) if crds else None)
-    except InvalidModel as exc:
-        for problem in exc.problems:  # one line per problem, nothing else
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_INVALID)
-    except ValidationFailed as exc:  # the new image renders objects the cluster would reject: the edit was undone
-        for line in exc.lines:
-            click.echo(line, err=True)
-        click.echo(f"{exc.count} validation finding(s); nothing was written.", err=True)
-        sys.exit(EXIT_FINDINGS)
-    except (HelmError, UsageError, SchemaError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        click.echo("nothing was written.", err=True)
-        sys.exit(EXIT_INVALID)
+    # a new image that renders objects the cluster would reject is a validation failure: the edit is undone
+    result = setimage.set_image(root_path, component, ref, values=values_path, render=not no_render,
+                                crds=Path(crds) if crds else None)
     p = result.plan
     for note in p.notes:
         click.echo(f"note: {note}", err=True)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import fcntl
+import json
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,39 +80,158 @@ def drift(root: Path, tree: Tree) -> list[str]:
 @contextmanager
 def staging(root: Path) -> Iterator[Path]:
     """A scratch directory on the same filesystem as root (so the final rename is atomic), always removed."""
-    tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
     try:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def swap(root: Path, staged: Path, tree: Tree) -> None:
-    """Replace each managed directory by its staged copy, then the managed files.
+# ------------------------------------------------------------------------------------ one writer at a time
 
-    Each directory is renamed aside and the new one renamed in, so a crash leaves either the old
-    or the new directory, never a mix; on any error everything already moved is put back.
-    """
-    moved: list[tuple[Path, Path | None]] = []  # (target, backup or None if there was none)
+STAGING_PREFIX = ".render-"
+LOCK = ".render.lock"
+JOURNAL = ".render-journal.json"
+_held: dict[Path, int] = {}  # root -> depth: the lock is re-entrant within one process (set-image renders)
+
+
+class Busy(Exception):
+    """Another process holds this checkout's lock."""
+
+
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold the checkout's lock (an flock the kernel releases whatever kills the holder), after completing or
+    undoing a swap an earlier process was killed in. Concurrent commands fail at once with Busy."""
+    key = root.resolve()
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        for top in MANAGED_DIRS:
-            new, target = staged / top, root / top
-            if not new.exists():
-                new.mkdir()
-            backup = None
-            if target.exists():
-                backup = staged / f".old-{top}"
-                os.rename(target, backup)
-            moved.append((target, backup))
-            os.rename(new, target)
-        for rel in sorted(tree.managed_files):
-            target = root / rel
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise Busy(f"{holder} is writing this checkout's generated files; run again when it has finished") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} ({' '.join(sys.argv[:2]) or 'python'})".encode(), 0)
+        _held[key] = 1
+        try:
+            if (done := recover(root)) is not None:
+                print(f"recovered: {done}", file=sys.stderr)
+            yield
+        finally:
+            del _held[key]
+    finally:
+        os.close(fd)  # releases the flock
+
+
+# ------------------------------------------------------------------------------------- the journaled swap
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_journal(root: Path, journal: dict) -> None:
+    """Replace the journal atomically and durably: it must describe the tree before the tree changes."""
+    tmp = root / (JOURNAL + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(journal, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, root / JOURNAL)
+    _fsync_dir(root)
+
+
+def _undo(root: Path, journal: dict) -> None:
+    """Put back every target the journal's swap had moved, newest first; each step is idempotent, so an undo
+    that is itself killed is finished by the next one."""
+    staged = root / journal["staging"]
+    for op in reversed(journal["ops"]):
+        target, new, backup = root / op["target"], staged / op["new"], staged / op["backup"]
+        if op["had_old"]:
+            if not os.path.lexists(backup):
+                continue  # not moved aside yet: the target is the old one
+            if os.path.lexists(target):
+                new.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(target, new)  # the new one goes back to staging, to be removed with it
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged / rel, target)
+            os.rename(backup, target)
+        elif os.path.lexists(target) and not os.path.lexists(new):
+            new.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(target, new)
+
+
+def _finish(root: Path, journal: dict) -> None:
+    shutil.rmtree(root / journal["staging"], ignore_errors=True)
+    (root / JOURNAL).unlink(missing_ok=True)
+    _fsync_dir(root)
+
+
+def recover(root: Path) -> str | None:
+    """Complete or undo a swap that a killed process left, and remove stale staging directories (only ever called
+    under the lock, so no other process is using them). Returns what was done, for the log."""
+    done = None
+    path = root / JOURNAL
+    if path.exists():
+        try:
+            journal = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            journal = None  # killed while writing the first journal: nothing had been moved yet
+        if journal is not None and journal.get("state") == "swapping":
+            _undo(root, journal)
+            done = "an earlier render was killed during its swap: the tree before it is restored"
+        elif journal is not None:
+            done = "an earlier render was killed after its swap: its tree is complete"
+        if journal is not None:
+            _finish(root, journal)
+        path.unlink(missing_ok=True)
+    (root / (JOURNAL + ".tmp")).unlink(missing_ok=True)
+    stale = [p for p in root.glob(STAGING_PREFIX + "*") if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return done or (f"removed {len(stale)} stale staging director{'y' if len(stale) == 1 else 'ies'}" if stale else None)
+
+
+def swap(root: Path, staged: Path, tree: Tree) -> None:
+    """Replace the managed directories and files by their staged copies, all or nothing.
+
+    A journal listing every rename is written before the first one; the swap is over when it says
+    "committed". A process killed in between leaves the journal, and the next command (under the lock)
+    undoes every rename it finds done, so the tree is the old one, complete; on an error in this process
+    the same undo runs at once.
+    """
+    assert _held.get(root.resolve()), "swap without the checkout's lock"
+    ops = []
+    for top in MANAGED_DIRS:
+        (staged / top).mkdir(exist_ok=True)
+        ops.append({"target": top, "new": top, "backup": f".old/{top}", "had_old": os.path.lexists(root / top)})
+    for rel in sorted(tree.managed_files):
+        ops.append({"target": rel, "new": rel, "backup": f".old/{rel}", "had_old": os.path.lexists(root / rel)})
+    journal = {"staging": staged.name, "state": "swapping", "ops": ops}
+    _write_journal(root, journal)
+    try:
+        for op in ops:
+            target, backup = root / op["target"], staged / op["backup"]
+            if op["had_old"]:
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(target, backup)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staged / op["new"], target)
+        _fsync_dir(root)
+        _write_journal(root, {**journal, "state": "committed"})
     except BaseException:
-        for target, backup in reversed(moved):
-            if target.exists():
-                shutil.rmtree(target)
-            if backup is not None:
-                os.rename(backup, target)
+        _undo(root, journal)
+        (root / JOURNAL).unlink(missing_ok=True)
         raise
+    _finish(root, journal)

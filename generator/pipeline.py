@@ -50,10 +50,10 @@ def _display(values: Path, root: Path) -> str:
 def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, Path]]:
     """Everything `make render` writes, complete in a staging directory; raises InvalidModel/HelmError before any write."""
     started = time.perf_counter()
-    loaded = loader.load(opts.values, _display(opts.values, opts.root))
-    model = loaded.model
-    tree = render.build(loaded, opts.root / "charts")
-    with output.staging(opts.root) as staged:
+    with output.locked(opts.root), output.staging(opts.root) as staged:
+        loaded = loader.load(opts.values, _display(opts.values, opts.root))
+        model = loaded.model
+        tree = render.build(loaded, opts.root / "charts")
         if (opts.root / "charts").is_dir():
             # Helm must see the schemas this run generates, not the ones committed before it.
             shutil.copytree(opts.root / "charts", staged / "charts", symlinks=True)
@@ -176,6 +176,7 @@ def check(opts: Options, log: Log = stderr) -> list[str]:
 
 def validate_on_disk(opts: Options) -> validation.Report:
     """Validate the committed tree; the model ties findings to their fields and supplies the waivers."""
-    loaded = loader.load(opts.values, _display(opts.values, opts.root))
-    files = output.read_generated(opts.root)
+    with output.locked(opts.root):
+        loaded = loader.load(opts.values, _display(opts.values, opts.root))
+        files = output.read_generated(opts.root)
     return validation.validate_files(files, opts.root, loaded, loaded.model.cluster.kubernetes_version, opts.crds)

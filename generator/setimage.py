@@ -423,22 +423,23 @@ def set_image(root: Path, component: str, ref: str | Ref, values: Path | None = 
     the error is raised: nothing changes.
     """
     values_dir = values or root / "values"
-    p = plan(values_dir, component, ref, display_dir(values_dir, root))
-    if p.noop:
-        return Result(p, False, ())
-    write(p)
-    if not render:
-        return Result(p, True, ())
-    before = _generated(root)
-    try:
-        pipeline.render_to_disk(pipeline.Options(root=root, values=values_dir, hydrate=hydrate, validate=hydrate, crds=crds),
-                                log=log)
-    except BaseException:
-        target = p.path.resolve()
-        if target.read_bytes() == p.after:  # only undo our own edit
-            _atomic_write(target, p.before)
-        raise
-    after = _generated(root)
+    with output.locked(root):  # no other render or set-image edits the model or the tree meanwhile
+        p = plan(values_dir, component, ref, display_dir(values_dir, root))
+        if p.noop:
+            return Result(p, False, ())
+        write(p)
+        if not render:
+            return Result(p, True, ())
+        before = _generated(root)
+        try:
+            pipeline.render_to_disk(pipeline.Options(root=root, values=values_dir, hydrate=hydrate, validate=hydrate,
+                                                     crds=crds), log=log)
+        except BaseException:
+            target = p.path.resolve()
+            if target.read_bytes() == p.after:  # only undo our own edit
+                _atomic_write(target, p.before)
+            raise
+        after = _generated(root)
     changed = tuple(sorted(rel for rel in set(before) | set(after) if before.get(rel) != after.get(rel)))
     return Result(p, True, changed)
 

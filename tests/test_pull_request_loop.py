@@ -23,6 +23,7 @@ def clone(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("loop") / "repo"
     for top in ("values", "charts", "rendered", "argocd", "schema"):
         shutil.copytree(REPO / top, root / top, symlinks=True)
+    shutil.copy(REPO / ".gitignore", root / ".gitignore")  # as in any clone: the lock and staging stay untracked
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "base")
