@@ -17,12 +17,6 @@ from .model import (
 from .quantity import memory_bytes
 
 Rule = Callable[[Model], Iterator[Finding]]
-RULES: list[Rule] = []
-
-
-def rule(fn: Rule) -> Rule:
-    RULES.append(fn)
-    return fn
 
 
 def run(model: Model) -> list[Finding]:
@@ -42,7 +36,6 @@ def _hint(value: str, known) -> str:
 # ---------------------------------------------------------------- names
 
 
-@rule
 def unique_component_names(model: Model) -> Iterator[Finding]:
     """Every component becomes an Application named after it: names must not repeat across sections."""
     seen: dict[str, tuple] = {}
@@ -59,14 +52,12 @@ def unique_component_names(model: Model) -> Iterator[Finding]:
 # ---------------------------------------------------------------- references
 
 
-@rule
 def nodes_exist(model: Model) -> Iterator[Finding]:
     for loc, placement in resolve.placements(model):
         if placement.node not in model.nodes:
             yield Finding(loc + ("node",), f"node {placement.node!r} is not in nodes ({_hint(placement.node, model.nodes)})")
 
 
-@rule
 def projects_and_namespaces_exist(model: Model) -> Iterator[Finding]:
     projects = model.argocd.projects
     if model.argocd.root_project not in projects:
@@ -86,7 +77,6 @@ def projects_and_namespaces_exist(model: Model) -> Iterator[Finding]:
                           f"namespace {ns!r} is not in platform.namespaces ({_hint(ns, model.platform.namespaces)})")
 
 
-@rule
 def dependencies_exist(model: Model) -> Iterator[Finding]:
     known = resolve.by_name(model)
     for comp in resolve.components(model):
@@ -97,7 +87,9 @@ def dependencies_exist(model: Model) -> Iterator[Finding]:
                 yield Finding(comp.loc + ("dependsOn", i), "a component cannot depend on itself")
 
 
-def _secret_ref(model: Model, loc: tuple, secret: str, key: str | None, namespace: str) -> Iterator[Finding]:
+def _secret_ref(model: Model, loc: tuple, secret: str, key: str | None, namespace: str,
+                key_loc: tuple | None = None) -> Iterator[Finding]:
+    """The Secret `secret` (written at loc) is declared in `namespace` with `key` (written at key_loc, or implied)."""
     declared = model.secrets.get(secret)
     if declared is None:
         yield Finding(loc, f"secret {secret!r} is not declared in secrets ({_hint(secret, model.secrets)})")
@@ -106,14 +98,14 @@ def _secret_ref(model: Model, loc: tuple, secret: str, key: str | None, namespac
         yield Finding(loc, f"secret {secret!r} is not declared in namespace {namespace!r} "
                            f"(declared in: {_names(declared.namespaces)})")
     if key is not None and key not in declared.keys:
-        yield Finding(loc, f"secret {secret!r} has no key {key!r} ({_hint(key, declared.keys)})")
+        yield Finding(key_loc or loc, f"secret {secret!r} has no key {key!r} ({_hint(key, declared.keys)})")
 
 
-@rule
 def secrets_exist(model: Model) -> Iterator[Finding]:
     for _, loc, wl in resolve.workloads(model):
         for env, ref in wl.secret_env.items():
-            yield from _secret_ref(model, loc + ("secretEnv", env, "secret"), ref.secret, ref.key, wl.namespace)
+            yield from _secret_ref(model, loc + ("secretEnv", env, "secret"), ref.secret, ref.key, wl.namespace,
+                                   loc + ("secretEnv", env, "key"))
     for name, infra in model.infra.items():
         if isinstance(infra, StatefulInfra):
             keys = ["password"] if isinstance(infra, Redis) else ["username", "password"]
@@ -121,15 +113,15 @@ def secrets_exist(model: Model) -> Iterator[Finding]:
                 yield from _secret_ref(model, ("infra", name, "credentialsSecret"), infra.credentials_secret, key, infra.namespace)
         if isinstance(infra, Monitoring):
             g: Grafana = infra.grafana
-            for key in (g.admin_user_key, g.admin_password_key):
-                yield from _secret_ref(model, ("infra", name, "grafana", "adminSecret"), g.admin_secret, key, infra.namespace)
+            for field, key in (("adminUserKey", g.admin_user_key), ("adminPasswordKey", g.admin_password_key)):
+                yield from _secret_ref(model, ("infra", name, "grafana", "adminSecret"), g.admin_secret, key, infra.namespace,
+                                       ("infra", name, "grafana", field))
     for name, secret in model.secrets.items():
         for i, ns in enumerate(secret.namespaces):
             if ns not in model.platform.namespaces:
                 yield Finding(("secrets", name, "namespaces", i), f"namespace {ns!r} is not in platform.namespaces")
 
 
-@rule
 def databases_have_a_server(model: Model) -> Iterator[Finding]:
     servers = {c.name for c in resolve.of_kind(model, resolve.POSTGRESQL)}
     for _, loc, wl in resolve.workloads(model):
@@ -138,7 +130,6 @@ def databases_have_a_server(model: Model) -> Iterator[Finding]:
                                                f"component (PostgreSQL components: {_names(servers)})")
 
 
-@rule
 def messaging_references(model: Model) -> Iterator[Finding]:
     msg = model.messaging
     if msg is None:
@@ -166,7 +157,6 @@ def messaging_references(model: Model) -> Iterator[Finding]:
             yield Finding(("workers", name, "dependsOn"), f"consumes queues of {msg.broker!r} but does not depend on it")
 
 
-@rule
 def queues_have_consumers(model: Model) -> Iterator[Finding]:
     if model.messaging is None:
         return
@@ -179,7 +169,6 @@ def queues_have_consumers(model: Model) -> Iterator[Finding]:
 # ---------------------------------------------------------------- placement and capacity
 
 
-@rule
 def placement_fits_node(model: Model) -> Iterator[Finding]:
     for loc, placement in resolve.placements(model):
         node = model.nodes.get(placement.node)
@@ -209,7 +198,6 @@ def placement_fits_node(model: Model) -> Iterator[Finding]:
 # ---------------------------------------------------------------- routing
 
 
-@rule
 def unique_routes(model: Model) -> Iterator[Finding]:
     paths: dict[str, str] = {}
     ports: dict[int, str] = {}
@@ -229,7 +217,6 @@ def unique_routes(model: Model) -> Iterator[Finding]:
 # ---------------------------------------------------------------- delivery
 
 
-@rule
 def canaries(model: Model) -> Iterator[Finding]:
     checked_default = False
     for name, svc in model.services.items():
@@ -280,7 +267,14 @@ _HOW = {
 }
 
 
-@rule
+def _external_loc(cap: tuple) -> tuple:
+    """Where platform.external declares a capability (the entry to delete)."""
+    field = {resolve.CRD: "apiVersions", resolve.STORAGE_CLASS: "storageClasses", resolve.INGRESS_CLASS: "ingressClasses"}
+    if cap[0] in field:
+        return ("platform", "external", field[cap[0]], cap[1])
+    return ("platform", "external", "metricsApi")
+
+
 def capabilities_provided(model: Model) -> Iterator[Finding]:
     """Every capability a component uses (CRD kinds, storage and ingress classes, the metrics API) has exactly one provider."""
     found = resolve.providers(model)
@@ -290,7 +284,7 @@ def capabilities_provided(model: Model) -> Iterator[Finding]:
             yield Finding(resolve.by_name(model)[names[1]].loc, f"{cap[0]} {cap[1]} is provided by both "
                                                                  f"{names[0]} and {names[1]}; keep one")
         if cap in outside:
-            yield Finding(("platform", "external"), f"{cap[0]} {cap[1]} is declared external but {names[0]} provides it")
+            yield Finding(_external_loc(cap), f"{cap[0]} {cap[1]} is declared external but {names[0]} provides it")
     reported: set[tuple] = set()
     for comp in resolve.components(model):
         for cap, loc in resolve.needs(model, comp):
@@ -300,7 +294,6 @@ def capabilities_provided(model: Model) -> Iterator[Finding]:
             yield Finding(loc, f"uses {cap[0]} {cap[1]!r}, which no component provides: {_HOW[cap[0]]}")
 
 
-@rule
 def acyclic_dependencies(model: Model) -> Iterator[Finding]:
     known = resolve.by_name(model)
     graph = {c.name: [d for d, _ in resolve.dependencies(model, c) if d in known and d != c.name] for c in known.values()}
@@ -317,7 +310,15 @@ def acyclic_dependencies(model: Model) -> Iterator[Finding]:
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
-                    yield Finding(known[node].loc + ("dependsOn",), "dependency cycle: " + " → ".join(cycle))
+                    # Any edge may be the mistake: say it at each, read from there (a → b → … → a).
+                    ring = cycle[:-1]
+                    for i, a in enumerate(ring):
+                        b = ring[(i + 1) % len(ring)]
+                        declared = getattr(known[a].spec, "depends_on", [])
+                        at = known[a].loc + (("dependsOn", declared.index(b)) if b in declared else ())
+                        how = "" if b in declared else f" ({dict(resolve.dependencies(model, known[a]))[b]}, implied)"
+                        yield Finding(at, f"dependency cycle: {' → '.join(ring[i:] + ring[:i] + [a])}{how}; "
+                                          f"this is one of its {len(ring)} edges, remove one")
             elif dep not in state:
                 yield from visit(dep)
         stack.pop()
@@ -331,7 +332,6 @@ def acyclic_dependencies(model: Model) -> Iterator[Finding]:
 # ---------------------------------------------------------------- infra details
 
 
-@rule
 def redis_memory(model: Model) -> Iterator[Finding]:
     for name, infra in model.infra.items():
         if isinstance(infra, Redis) and memory_bytes(infra.maxmemory) >= memory_bytes(infra.resources.limits.memory):
@@ -339,7 +339,6 @@ def redis_memory(model: Model) -> Iterator[Finding]:
                                                         f"{infra.resources.limits.memory} (the OOM killer would strike first)")
 
 
-@rule
 def single_database_server(model: Model) -> Iterator[Finding]:
     for kind in (resolve.POSTGRESQL, *resolve.UPSTREAM_KINDS):
         found = resolve.of_kind(model, kind)
@@ -347,7 +346,6 @@ def single_database_server(model: Model) -> Iterator[Finding]:
             yield Finding(extra.loc, f"only one {kind} component is supported (first: {found[0].name})")
 
 
-@rule
 def redis_databases_unique(model: Model) -> Iterator[Finding]:
     for name, infra in model.infra.items():
         if isinstance(infra, Redis):
@@ -357,3 +355,24 @@ def redis_databases_unique(model: Model) -> Iterator[Finding]:
                     yield Finding(("infra", name, "databases", what), f"index {index} is already used by {seen[index]}")
                 seen.setdefault(index, what)
 
+
+# Every rule, in the order it runs. A list rather than a registering decorator: mutmut (make mutation) does not
+# mutate decorated functions. tests/test_checks.py fails when a rule is left out.
+RULES: list[Rule] = [
+    unique_component_names,
+    nodes_exist,
+    projects_and_namespaces_exist,
+    dependencies_exist,
+    secrets_exist,
+    databases_have_a_server,
+    messaging_references,
+    queues_have_consumers,
+    placement_fits_node,
+    unique_routes,
+    canaries,
+    capabilities_provided,
+    acyclic_dependencies,
+    redis_memory,
+    single_database_server,
+    redis_databases_unique,
+]

@@ -16,8 +16,7 @@ from typing import Any
 import click
 import yaml
 
-from . import labels, yamlio
-from .credentials import TOKENS, URL_PASSWORD
+from . import credentials, labels, yamlio
 from .errors import UsageError
 
 TOPS = ("rendered", "argocd")
@@ -41,18 +40,7 @@ VALUES_API = "eco2-gitops/values"
 NOISE_LABELS = frozenset({labels.HELM_CHART, labels.VERSION})
 NOISE_ANNOTATION_PREFIX = "checksum/"
 
-SECRET_NAME = re.compile(r"password|passwd|secret|token|api[-_]?key|private[-_]?key|credential", re.IGNORECASE)
-# Keys that hold the *name* of a Secret object (a reference a reviewer must see), not a secret value.
-SECRET_REFERENCE_KEYS = frozenset(k.lower() for k in (
-    "secretName", "existingSecret", "credentialsSecret", "secretRef", "secretKeyRef", "secretEnv", "envFrom",
-))
-REDACTED = "<redacted>"
-_CREDENTIAL_VALUES = [pattern for pattern, _ in TOKENS]
-_URL_PASSWORD = URL_PASSWORD
-# `password = x` / `token: x` lines inside config files carried as strings (ConfigMap data, Helm values blobs).
-_CONFIG_SECRET_LINE = re.compile(
-    r"(?im)^(\s*[\w.-]*(?:password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|(?<![a-z])pass)"
-    r"[\w.-]*\s*[:=]\s*)(\S.*)$")
+REDACTED = credentials.REDACTED
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@+~-][^\s,{}\[\]\"'#]*$")
@@ -63,10 +51,7 @@ class DiffError(UsageError):
     """A ref, repository or file the diff cannot read (exit 2)."""
 
 
-class Name(str):
-    """A path step into a list of named items (containers[app]), as opposed to a dict key or an index."""
-
-    __slots__ = ()
+Name = credentials.Name  # a path step into a list of named items (containers[app]), not a key or an index
 
 
 def format_path(parts: Iterable) -> str:
@@ -518,28 +503,9 @@ def _set_similarity(la: set, lb: set) -> float:
 # -------------------------------------------------------------------------------------------------------- redaction
 
 
-def _sensitive_path(parts: tuple, kind: str) -> bool:
-    keys = [p for p in parts if isinstance(p, str) and not isinstance(p, Name)]
-    if kind == "Secret" and keys and keys[0] in ("data", "stringData"):
-        return True
-    for i, key in enumerate(keys):
-        low = key.lower()
-        if low in SECRET_REFERENCE_KEYS:
-            continue
-        if low == "secret" and any(k.lower() == "secretenv" for k in keys[:i]):
-            continue  # secretEnv[...].secret names the Secret object
-        if SECRET_NAME.search(key):
-            return True
-    # env-style entries: {name: DATABASE_PASSWORD, value: ...}
-    return len(parts) >= 2 and parts[-1] == "value" and isinstance(parts[-2], Name) and bool(SECRET_NAME.search(parts[-2]))
-
-
 def redact_text(text: str) -> str:
     """Credentials that are recognisable by their shape, wherever they occur in a string."""
-    text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
-    for pattern in _CREDENTIAL_VALUES:
-        text = pattern.sub(REDACTED, text)
-    return _CONFIG_SECRET_LINE.sub(lambda m: m.group(1) + REDACTED, text)
+    return credentials.redact_text(text)
 
 
 def redact(value: Any, parts: tuple = (), kind: str = "") -> Any:
@@ -551,7 +517,7 @@ def redact(value: Any, parts: tuple = (), kind: str = "") -> Any:
         return [redact(v, parts + ((Name(names[i]),) if names is not None else (i,)), kind) for i, v in enumerate(value)]
     if value is None or isinstance(value, bool):
         return value  # `automountServiceAccountToken: false` is not a secret
-    if _sensitive_path(parts, kind):
+    if credentials.sensitive(parts, kind):
         return REDACTED
     return redact_text(value) if isinstance(value, str) else value
 

@@ -1,0 +1,98 @@
+"""One definition of a plaintext credential: policy flags exactly what the diff redacts, on every case.
+
+The cases are written from how Kubernetes, Helm charts and twelve-factor apps name things, not from
+the code's output: a name whose last word is what the value is (`adminPassword`, `DB_PASSWORD`,
+`clientSecret`, `AWS_SECRET_ACCESS_KEY`) holds a credential; a name that points at one
+(`credentialsSecret`, `existingSecret`, `secret:`, `passwordKey`, `secretKeyRef`, `tokenFile`) does not.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from generator import policy, semdiff
+from generator.credentials import Name
+
+VALUE = "s3cr3t-pw"
+
+CREDENTIAL_KEYS = ["password", "adminPassword", "dbPassword", "db_password", "smtp_auth_password", "passwd", "pwd",
+                   "passphrase", "token", "botToken", "authToken", "apiKey", "api_key", "apikey", "opsGenieApiKey",
+                   "clientSecret", "client-secret", "secretKey", "accessKey", "privateKey", "credentials",
+                   "webhookSecret", "AWS_SECRET_ACCESS_KEY"]
+REFERENCE_KEYS = ["secret", "secretName", "credentialsSecret", "existingSecret", "existingSecretPassword",
+                  "passwordKey", "secretKeyRef", "bearerTokenSecret", "tlsSecret", "tokenFile", "passwordFile",
+                  "key", "secretRef", "username", "user", "host", "tokenUrl", "secretEnv"]
+CREDENTIAL_ENV = ["DB_PASSWORD", "DATABASE_PASSWORD", "OPENAI_API_KEY", "JWT_SECRET", "SECRET", "GITHUB_TOKEN",
+                  "AWS_SECRET_ACCESS_KEY", "REDIS_PASS"]
+NEUTRAL_ENV = ["DB_HOST", "DB_USER", "SECRET_NAME", "TOKEN_FILE", "PASSWORD_KEY", "LOG_LEVEL"]
+
+
+def flagged(doc) -> set[tuple]:
+    return {path for path, _ in policy.credential_problems(doc)}
+
+
+@pytest.mark.parametrize("key", CREDENTIAL_KEYS + REFERENCE_KEYS)
+def test_a_key_is_flagged_exactly_when_the_diff_hides_it(key: str):
+    credential = key in CREDENTIAL_KEYS
+    doc = {"grafana": {key: VALUE}}
+    assert flagged(doc) == ({("grafana", key)} if credential else set())
+    assert semdiff.redact(doc) == {"grafana": {key: "<redacted>" if credential else VALUE}}
+
+
+@pytest.mark.parametrize("name", CREDENTIAL_ENV + NEUTRAL_ENV)
+def test_an_env_entry_is_flagged_exactly_when_the_diff_hides_it(name: str):
+    credential = name in CREDENTIAL_ENV
+    doc = {"env": [{"name": "A", "value": "1"}, {"name": name, "value": VALUE}]}
+    assert flagged(doc) == ({("env", 1, "value")} if credential else set())
+    assert semdiff.redact(doc)["env"][1]["value"] == ("<redacted>" if credential else VALUE)
+    # Argo CD's helm parameters are named entries too
+    params = {"parameters": [{"name": f"grafana.{name}", "value": VALUE}]}
+    assert bool(flagged(params)) == (semdiff.redact(params)["parameters"][0]["value"] == "<redacted>")
+
+
+def test_the_issue_cases_adminpassword_and_dbpassword():
+    """Redacted by the diff but not flagged by policy before there was one definition."""
+    for key in ("adminPassword", "dbPassword"):
+        assert flagged({key: VALUE}) == {(key,)}
+        assert semdiff.redact(VALUE, (key,)) == "<redacted>"
+
+
+def test_references_below_a_credential_key_stay_visible():
+    doc = {"password": {"existingSecret": "pg", "secretKeys": {"adminPasswordKey": "pw"}}}
+    assert flagged(doc) == set()
+    assert semdiff.redact(doc) == doc
+    schema = {"properties": {"password": {"type": "string", "format": "password"}}}  # a CRD's schema
+    assert flagged(schema) == set() and semdiff.redact(schema) == schema
+
+
+@pytest.mark.parametrize("text,credential", [
+    ("global:\n  resolve_timeout: 5m\n  smtp_auth_password: hunter2\n", True),
+    ("[security]\nadmin_password = hunter2\n", True),
+    ("global:\n  smtp_auth_password: hunter2\n", True),  # right after a line that opens a block
+    ("requirepass: hunter2\nport: 6379\n", False),  # redis' directive is a word, not a credential noun
+    ("user: grafana\npassword: ${GF_PASSWORD}\n", False),  # a reference to the environment
+    ("password_file: /etc/pw\nhost: db\n", False),
+    ("single line password: hunter2", False),  # not a config file: judged by its key
+])
+def test_config_files_in_strings(text: str, credential: bool):
+    doc = {"data": {"config.yaml": text}}
+    assert flagged(doc) == ({("data", "config.yaml")} if credential else set())
+    redacted = semdiff.redact(doc)["data"]["config.yaml"]
+    assert ("hunter2" not in redacted and "<redacted>" in redacted) if credential else redacted == text
+
+
+@pytest.mark.parametrize("value", [
+    "postgres://app:hunter2@db:5432/app", "AKIAABCDEFGHIJKLMNOP", "ghp_" + "a" * 36, "Bearer " + "x" * 20,
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+])
+def test_credentials_by_shape_under_any_key(value: str):
+    doc = {"note": value}
+    assert flagged(doc) == {("note",)}
+    assert "hunter2" not in semdiff.redact_text(value) and semdiff.redact_text(value) != value
+
+
+def test_placeholders_are_not_flagged_but_a_secret_with_data_is():
+    assert flagged({"password": ""}) == set() and flagged({"password": "changeme"}) == set()
+    assert flagged({"kind": "Secret", "data": {"pw": "aHVudGVyMg=="}}) == {("data",)}
+    assert semdiff.redact({"pw": "aHVudGVyMg=="}, ("data",), kind="Secret") == {"pw": "<redacted>"}
+    assert semdiff.redact(VALUE, ("env", Name("DB_PASSWORD"), "value")) == "<redacted>"
