@@ -16,6 +16,7 @@ visible to a reviewer and are never flagged.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, Iterator
 
@@ -57,6 +58,7 @@ def words(name: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(name)]
 
 
+@functools.lru_cache(maxsize=65536)  # keys repeat: a CRD schema has thousands of `type` and `description`
 def is_credential_name(name: str, *, env: bool = False) -> bool:
     """Whether a value written under this name is a credential. `env`: the name of an environment variable (or
     another named entry holding a literal), where a bare `SECRET` is one; as a mapping key, `secret:` names a Secret."""
