@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 GEN := $(PY) -m generator
 
 .DEFAULT_GOAL := help
-.PHONY: help venv render check test validate schemas charts helm-lint lint diff set-image bench clean
+.PHONY: help venv render check test validate schemas charts helm-lint lint diff set-image bench bench-scale mutation clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,11 @@ bench: $(STAMP) ## Time render (full, warm, no-change), validation and diff; pri
 	@$(PY) bench/validate_bench.py
 	@$(PY) bench/diff_bench.py
 
+bench-scale: $(STAMP) ## CLI on synthetic models of N services vs. a helm loop: BENCH_N=100,300,1000 [BENCH_PROFILE=1]
+	@$(CRDS)
+	@$(CHARTS)
+	@$(PY) bench/scale.py
+
 diff: $(STAMP) ## What changes in the cluster since a ref: make diff BASE=<ref> [FORMAT=markdown] (danger: CLI exit 3)
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [FORMAT=text|markdown]" >&2; exit 2; }
 	@$(PY) -m generator diff --base $(BASE) --format $(or $(FORMAT),text)
@@ -74,6 +79,23 @@ test: $(STAMP) ## Run the whole test suite (as root, first installs the servers 
 	@$(CHARTS)
 	@bash tools/servers/install.sh
 	@$(PY) -m pytest -q -n 2
+
+# Mutation testing (not part of `make test`). MUTATION_SCOPE is what gets mutated, as mutmut mutant names
+# (<module>.x_<function>__mutmut_<n>): a whole module, or some functions of one. A module named here must also be
+# listed in only_mutate of [tool.mutmut] in pyproject.toml, which also says which fast tests each mutant runs.
+# capacity.py: only the decision where a pod can run (node labels, affinity, taints and tolerations).
+MUTATION_SCOPE ?= generator.checks.* generator.references.* generator.setimage.* \
+	$(foreach f,node_labels _expression _term _affinity _toleration tolerates fits,generator.capacity.x_$(f)__mutmut_*)
+MUTATION_MIN ?= 90
+mutation: $(STAMP) ## Mutation-test the modules that decide safety (mutmut, ~25 min; fails under MUTATION_MIN=90 % killed)
+	@$(CRDS)
+	@rm -rf mutants && mkdir mutants
+	@echo "mutmut: mutating $(MUTATION_SCOPE); progress in mutants/mutmut.log" >&2
+	@crds="$${ECO2_CRDS:-}"; [ -n "$$crds" ] || { [ -d ../shared/crds ] && crds="$$(cd ../shared/crds && pwd)" || crds="$$PWD/.cache/crds"; }; \
+	  ECO2_CRDS="$$crds" $(VENV)/bin/mutmut run --max-children $$(nproc) $(foreach p,$(MUTATION_SCOPE),'$(p)') \
+	  > mutants/mutmut.log 2>&1 || { tr '\r' '\n' < mutants/mutmut.log | tail -40 >&2; exit 1; }
+	@tr '\r' '\n' < mutants/mutmut.log | grep -m1 'mutations/second' >&2 || true
+	@$(PY) tools/mutation/report.py --min $(MUTATION_MIN) $(foreach p,$(MUTATION_SCOPE),'$(p)')
 
 lint: ## Lint .github/workflows with zizmor, check-jsonschema and actionlint (pinned, in .cache/lint)
 	@PYTHON=$(PYTHON) bash tools/lint/run.sh

@@ -25,14 +25,6 @@ class Context(NamedTuple):
     builtin: frozenset = frozenset()  # (apiVersion, kind) the API server serves without any CRD
 
 
-CHECKS: list[Callable[[Context], Iterator[Finding]]] = []
-
-
-def check(fn):
-    CHECKS.append(fn)
-    return fn
-
-
 def run(ctx: Context) -> Iterator[Finding]:
     for fn in CHECKS:
         yield from fn(ctx)
@@ -51,7 +43,6 @@ def _ports_of(podspec: dict[str, Any]) -> tuple[set[str], set[int]]:
 # ---------------------------------------------------------------- Services, Ingresses
 
 
-@check
 def service_selectors(ctx: Context) -> Iterator[Finding]:
     for svc in ctx.index.kind("Service"):
         spec = svc.doc.get("spec") or {}
@@ -87,7 +78,6 @@ def _rollouts_routing(ctx: Context, namespace: str, ingress: str) -> list[str]:
     return out
 
 
-@check
 def ingress_backends(ctx: Context) -> Iterator[Finding]:
     for ing in ctx.index.kind("Ingress"):
         spec = ing.doc.get("spec") or {}
@@ -119,7 +109,6 @@ def ingress_backends(ctx: Context) -> Iterator[Finding]:
 # ---------------------------------------------------------------- Rollouts
 
 
-@check
 def rollout_references(ctx: Context) -> Iterator[Finding]:
     for ro in ctx.index.kind("Rollout"):
         canary = ((ro.doc.get("spec") or {}).get("strategy") or {}).get("canary") or {}
@@ -173,7 +162,7 @@ def _analysis_refs(ctx: Context, ro: Obj, canary: dict[str, Any]) -> Iterator[Fi
                 declared.add(arg["name"])
                 if "value" not in arg and "valueFrom" not in arg:
                     required.add(arg["name"])
-        for name in sorted(passed - declared) if declared or not analysis.get("templates") else sorted(passed):
+        for name in sorted(passed - declared):
             yield ro, "ref.analysis-args", f"{where}.args", f"passes argument {name!r} that no referenced template declares", ("delivery", "analysis")
         for name in sorted(required - passed):
             yield ro, "ref.analysis-args", f"{where}.args", f"does not pass argument {name!r}, which its template requires", ("delivery", "analysis")
@@ -182,7 +171,6 @@ def _analysis_refs(ctx: Context, ro: Obj, canary: dict[str, Any]) -> Iterator[Fi
 # ---------------------------------------------------------------- HPA, PDB, ServiceMonitor, NetworkPolicy
 
 
-@check
 def scale_targets(ctx: Context) -> Iterator[Finding]:
     for hpa in ctx.index.kind("HorizontalPodAutoscaler"):
         ref = (hpa.doc.get("spec") or {}).get("scaleTargetRef") or {}
@@ -194,7 +182,6 @@ def scale_targets(ctx: Context) -> Iterator[Finding]:
                    f"{ref.get('apiVersion')} does not match the target's {target.doc.get('apiVersion')}", ("hpa",))
 
 
-@check
 def disruption_budgets(ctx: Context) -> Iterator[Finding]:
     for pdb in ctx.index.kind("PodDisruptionBudget"):
         selector = (pdb.doc.get("spec") or {}).get("selector") or {}
@@ -202,7 +189,6 @@ def disruption_budgets(ctx: Context) -> Iterator[Finding]:
             yield pdb, "ref.pdb", "spec.selector", "selects no pod of any workload", ()
 
 
-@check
 def service_monitors(ctx: Context) -> Iterator[Finding]:
     for sm in ctx.index.kind("ServiceMonitor"):
         spec = sm.doc.get("spec") or {}
@@ -226,7 +212,6 @@ def _namespaces(ctx: Context) -> set[str]:
     return known
 
 
-@check
 def network_policies(ctx: Context) -> Iterator[Finding]:
     hydrated = {w.namespace for w in ctx.index.workloads}
     for np in ctx.index.kind("NetworkPolicy"):
@@ -279,7 +264,6 @@ def _pod_refs(podspec: dict[str, Any]) -> Iterator[tuple[str, str, str, str | No
                     yield f"spec.template.spec.volumes[{v}].projected.sources[{s}]", kind, source[key]["name"], None, bool(source[key].get("optional"))
 
 
-@check
 def config_references(ctx: Context) -> Iterator[Finding]:
     external = ctx.model.secrets if ctx.model is not None else {}
     for w in ctx.index.workloads:
@@ -295,7 +279,6 @@ def config_references(ctx: Context) -> Iterator[Finding]:
                 yield w, "ref.secret", where, f"Secret {name!r} has no key {key!r} in the model", ("secretEnv",)
 
 
-@check
 def volume_mounts(ctx: Context) -> Iterator[Finding]:
     """Every mount names a volume of its pod (or one of the StatefulSet's claim templates)."""
     for w in ctx.index.workloads:
@@ -321,7 +304,6 @@ def _scheduling(obj: Obj) -> tuple[str, dict[str, Any]] | None:
     return ("spec" if obj.kind in ("Pod", *OPERATOR_PODS) else "spec.template.spec"), pod[1]
 
 
-@check
 def placement(ctx: Context) -> Iterator[Finding]:
     """Each pod can land on exactly the node the model placed its component on; DaemonSet pods on every node."""
     if ctx.model is None:
@@ -346,7 +328,10 @@ def placement(ctx: Context) -> Iterator[Finding]:
         if node is None:
             continue
         if can != [node]:
-            where = f"{prefix}.nodeSelector" if node not in can else f"{prefix}.tolerations"
+            # Kept off its node only by a taint (tolerating every taint, it would land there): the tolerations are the
+            # field to fix. Otherwise the node selector (or affinity) picks another node, or more than that one.
+            untainted = fits(model, {**podspec, "tolerations": [{"operator": "Exists"}]})
+            where = f"{prefix}.tolerations" if node not in can and node in untainted else f"{prefix}.nodeSelector"
             shown = ", ".join(can) or "no node"
             yield w, "ref.placement", where, f"can be scheduled on {shown}; the model places it on {node!r} only", ("placement",)
 
@@ -354,7 +339,6 @@ def placement(ctx: Context) -> Iterator[Finding]:
 # ---------------------------------------------------------------- Applications and projects
 
 
-@check
 def applications(ctx: Context) -> Iterator[Finding]:
     projects = {o.name: o for o in ctx.index.kind("AppProject")}
     for app in ctx.index.kind("Application"):
@@ -398,7 +382,6 @@ def applications(ctx: Context) -> Iterator[Finding]:
                     f"{src.get('repoURL')} is not a source repository of project {project.name!r}", ()
 
 
-@check
 def sync_waves(ctx: Context) -> Iterator[Finding]:
     """The committed waves put every component after everything it depends on."""
     if ctx.model is None:
@@ -439,7 +422,6 @@ def _claims(obj: Obj) -> Iterator[tuple[str, dict[str, Any], tuple]]:
             yield "spec.storage.volumeClaimTemplate.spec", vct, (obj.kind.lower(),)
 
 
-@check
 def capabilities(ctx: Context) -> Iterator[Finding]:
     """Every storage class, ingress class, resource-metrics HPA and custom resource kind that a rendered object uses
     resolves to exactly one provider, rendered by an Application that syncs in an earlier wave (or its own)."""
@@ -503,7 +485,6 @@ def capabilities(ctx: Context) -> Iterator[Finding]:
             yield from resolve_use(obj, (resolve.CRD, f"{gvk[0]}/{gvk[1]}"), "kind", ())
 
 
-@check
 def declared_custom_kinds(ctx: Context) -> Iterator[Finding]:
     """The custom kinds the model says an upstream chart installs (and passes to helm as apiVersions) are the ones its
     CRDs really serve: a chart bump that adds or drops one is caught here."""
@@ -527,3 +508,23 @@ def declared_custom_kinds(ctx: Context) -> Iterator[Finding]:
         for gone in sorted(declared - served[comp.name]):
             yield (first[comp.name], "ref.custom-kinds", "spec", f"{comp.name} no longer installs {gone}, which "
                    f"resolve.API_KINDS still lists for {comp.kind}", ())
+
+
+# Every check, in the order it runs. A list rather than a registering decorator: mutmut (make mutation) does not
+# mutate decorated functions. tests/test_references.py fails when a check is left out.
+CHECKS: list[Callable[[Context], Iterator[Finding]]] = [
+    service_selectors,
+    ingress_backends,
+    rollout_references,
+    scale_targets,
+    disruption_budgets,
+    service_monitors,
+    network_policies,
+    config_references,
+    volume_mounts,
+    placement,
+    applications,
+    sync_waves,
+    capabilities,
+    declared_custom_kinds,
+]

@@ -17,6 +17,7 @@ from conftest import REPO, VALUES
 from generator import capacity, resolve
 from generator.errors import Finding
 from generator.loader import load
+from generator.model import Taint
 from generator.objects import Obj
 from generator.quantity import cpu_millis, memory_bytes
 
@@ -248,6 +249,79 @@ def test_well_known_labels_and_the_other_operators(model):
     assert capacity._expression({"key": "n", "operator": "Gt", "values": ["3"]}, {"n": "5"})
     assert not capacity._expression({"key": "n", "operator": "Lt", "values": ["3"]}, {"n": "5"})
     assert not capacity._expression({"key": "n", "operator": "Gt", "values": ["3"]}, {})
+
+
+def _with_node(model, name: str, **changes):
+    """The Eco² model with one node changed (labels or taints), for the rules its own nodes do not exercise."""
+    node = model.nodes[name].model_copy(update=changes)
+    return model.model_copy(update={"nodes": {**model.nodes, name: node}})
+
+
+@pytest.mark.parametrize("operator,bound,fits", [
+    ("Gt", "4", True), ("Gt", "5", False),  # strictly greater (k8s.io/component-helpers nodeaffinity)
+    ("Lt", "6", True), ("Lt", "5", False),  # strictly less
+    ("Gt", "four", False), ("Lt", "x", False),  # a bound that is no integer matches nothing
+])
+def test_gt_and_lt_compare_the_label_as_an_integer(model, operator, bound, fits):
+    ranked = _with_node(model, "k8s-api-auth", labels={**model.nodes["k8s-api-auth"].labels, "rank": "5"})
+    pod = _pod(**_affinity([{"key": "rank", "operator": operator, "values": [bound]}]))
+    assert capacity.fits(ranked, pod) == (["k8s-api-auth"] if fits else [])
+
+
+def test_gt_needs_an_integer_label_and_exactly_one_value(model):
+    worded = _with_node(model, "k8s-api-auth", labels={**model.nodes["k8s-api-auth"].labels, "rank": "five"})
+    assert capacity.fits(worded, _pod(**_affinity([{"key": "rank", "operator": "Gt", "values": ["1"]}]))) == []
+    ranked = _with_node(model, "k8s-api-auth", labels={**model.nodes["k8s-api-auth"].labels, "rank": "5"})
+    assert capacity.fits(ranked, _pod(**_affinity([{"key": "rank", "operator": "Gt", "values": ["1", "2"]}]))) == []
+    assert capacity.fits(ranked, _pod(**_affinity([{"key": "rank", "operator": "Eq", "values": ["5"]}]))) == []  # no such operator
+
+
+def test_match_fields_select_a_node_by_name(model):
+    by_name = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["k8s-api-waste"]}]}]}}}}
+    assert capacity.fits(model, _pod(**by_name)) == ["k8s-api-waste"]
+    both = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "workload", "operator": "In", "values": ["api"]}],
+         "matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["k8s-api-waste"]}]}]}}}}
+    assert capacity.fits(model, _pod(**both)) == ["k8s-api-auth", "k8s-api-chat-llm", "k8s-api-location",
+                                                  "k8s-api-recycle-info", "k8s-api-userinfo"]  # both parts of a term hold
+
+
+def test_an_empty_term_matches_no_node_and_no_required_affinity_matches_every_node(model):
+    untainted = sorted(n for n, node in model.nodes.items() if not node.taints)
+    empty_term = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{}]}}}}
+    assert capacity.fits(model, _pod(**empty_term)) == []
+    preferred_only = {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "preference": {"matchExpressions": [{"key": "domain", "operator": "In", "values": ["auth"]}]}}]}}}
+    assert capacity.fits(model, _pod(**preferred_only)) == untainted  # a preference never keeps a pod off a node
+    # Invalid (the API server requires nodeSelectorTerms; schema validation reports it): no constraint, no crash.
+    no_terms = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": None}}}}
+    assert capacity.fits(model, _pod(**no_terms)) == untainted
+
+
+def test_noexecute_taints_keep_pods_off_and_prefernoschedule_taints_do_not(model):
+    key = "example.org/draining"
+    for effect, fits in (("NoExecute", False), ("PreferNoSchedule", True)):
+        tainted = _with_node(model, "k8s-api-auth", taints=[Taint(key=key, effect=effect)])
+        assert capacity.fits(tainted, _pod(**AUTH)) == (["k8s-api-auth"] if fits else []), effect
+    tainted = _with_node(model, "k8s-api-auth", taints=[Taint(key=key, effect="NoExecute")])
+    assert capacity.fits(tainted, _pod(**AUTH, tolerations=[{"key": key, "operator": "Exists", "effect": "NoExecute"}])) == [
+        "k8s-api-auth"]
+    # A toleration names the effect it tolerates: NoSchedule does not cover NoExecute.
+    assert capacity.fits(tainted, _pod(**AUTH, tolerations=[{"key": key, "operator": "Exists", "effect": "NoSchedule"}])) == []
+
+
+def test_a_toleration_without_operator_is_equal_and_an_empty_value_matches_a_taint_without_value(model):
+    master = {"nodeSelector": {"kubernetes.io/hostname": "k8s-master"}}
+    control_plane = "node-role.kubernetes.io/control-plane"  # tainted NoSchedule without a value
+    assert capacity.fits(model, _pod(**master, tolerations=[{"key": control_plane, "operator": "Equal", "effect": "NoSchedule"}])) == [
+        "k8s-master"]
+    assert capacity.fits(model, _pod(**master, tolerations=[{"key": control_plane, "effect": "NoSchedule"}])) == ["k8s-master"]
+    assert capacity.fits(model, _pod(**master, tolerations=[{"key": control_plane, "value": "true", "effect": "NoSchedule"}])) == []
+    infra = {"nodeSelector": {"workload": "cache"}}  # k8s-redis: node-role.kubernetes.io/infrastructure=true:NoSchedule
+    assert capacity.fits(model, _pod(**infra, tolerations=[{"key": INFRA_TAINT["key"], "value": "true"}])) == ["k8s-redis"]  # any effect
+    assert capacity.fits(model, _pod(**infra, tolerations=[{"key": INFRA_TAINT["key"]}])) == []  # Equal to "" is not "true"
+    assert capacity.fits(model, _pod(**infra, tolerations=["not a toleration", {"operator": "Exists"}])) == ["k8s-redis"]
 
 
 def test_pods_land_on_the_models_node_when_they_fit_it_else_on_the_first_fit(model):

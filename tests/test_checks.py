@@ -157,6 +157,9 @@ BRANCHES = {
     "external-and-provided-metrics": ("capabilities_provided", [("platform.yaml", "  external:\n", "  external:\n    metricsApi: the cloud\n")], (),
                                       [(("platform", "external", "metricsApi"),
                                         "metrics API metrics.k8s.io is declared external but metrics-server provides it")]),
+    "external-and-provided-ingress-class": ("capabilities_provided", [("platform.yaml", "  external:\n", "  external:\n    ingressClasses: {alb: the cloud}\n")],
+                                            (), [(("platform", "external", "ingressClasses", "alb"),
+                                                  "ingress class alb is declared external but aws-load-balancer-controller provides it")]),
     "redis-maxmemory-at-the-limit": ("redis_memory", [("infra.yaml", "maxmemory: 1Gi", "maxmemory: 2Gi")], (),
                                      [(("infra", "redis", "maxmemory"),
                                        "maxmemory 2Gi must stay below the memory limit 2Gi (the OOM killer would strike first)")]),
@@ -175,3 +178,10 @@ def test_rule_branch(case, model_dir):
     for (loc, message), (want_loc, want) in zip(got, expected):
         assert loc == want_loc, got
         assert message.startswith(want[:-1]) if want.endswith("…") else message == want, got
+
+
+def test_a_database_without_any_postgresql_component_says_none(eco2):
+    without = eco2.model_copy(update={"infra": {k: v for k, v in eco2.infra.items() if k != "postgresql"}})
+    found = [(f.loc, f.message) for f in checks.databases_have_a_server(without)]
+    assert found[0] == (("services", "auth", "database"),
+                        "uses database 'auth' but dependsOn names no PostgreSQL component (PostgreSQL components: none)")

@@ -23,7 +23,16 @@ def test_model_file_validates_and_names_the_schema(path: Path):
 
 
 def test_schema_rejects_a_misspelt_field():
+    """The misspelt key itself is refused (additionalProperties: false), not only the correct key it leaves missing."""
     doc = yaml.safe_load((VALUES / "services.yaml").read_text())
-    doc["services"]["auth"]["replica"] = doc["services"]["auth"].pop("replicas")
-    errors = list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc))
-    assert any("replica" in e.message for e in errors)
+    auth = doc["services"]["auth"]
+    auth["replica"] = auth.pop("replicas")
+
+    def errors() -> list[tuple[str, list, str]]:
+        return sorted((e.validator, list(e.absolute_path), e.message)
+                      for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc))
+
+    assert errors() == [("additionalProperties", ["services", "auth"], "Additional properties are not allowed ('replica' was unexpected)"),
+                        ("required", ["services", "auth"], "'replicas' is a required property")]
+    auth["replicas"] = auth["replica"]  # the right key beside the misspelt one: the stray key alone is the error
+    assert errors() == [("additionalProperties", ["services", "auth"], "Additional properties are not allowed ('replica' was unexpected)")]

@@ -349,3 +349,160 @@ def test_eco2_other_components_no_render(eco2: Path, component: str, ref: str, f
     assert len(lines) == 1 and lines[0][0] == file and fragment in lines[0][1][1], lines
     assert not (eco2 / "rendered").exists()  # --no-render
     load(eco2 / "values")
+
+
+# ---------------------------------------------------------------- the text edit itself, on small documents
+
+D1 = "sha256:" + "1" * 64
+
+
+def splice(text: str, wanted: dict[str, str], tag: str | None = "v1", digest: str | None = None) -> tuple[str, list[str]]:
+    """setimage's splice of `x.image` in `text` (no model needed), and the changes as the CLI prints them."""
+    from generator.model import Image
+
+    image = Image.model_construct(repository="r.example.org/x", tag=tag, digest=digest)
+    new, changes = setimage._splice(text, ("x", "image"), wanted, image, "values/x.yaml", None)
+    assert setimage._yaml().load(new)["x"]["image"] == {**setimage._yaml().load(text)["x"]["image"], **wanted}
+    return new, [str(c) for c in changes]
+
+
+@pytest.mark.parametrize("nl", ["\n", "\r\n"])
+def test_a_new_block_entry_copies_the_siblings_indentation_and_the_line_break(nl):
+    text = nl.join(["x:", "  image:", "    repository: r.example.org/x", "    tag: v1", "  replicas: 1", ""])
+    assert splice(text, {"digest": D1}) == (
+        nl.join(["x:", "  image:", "    repository: r.example.org/x", "    tag: v1", f"    digest: {D1}", "  replicas: 1", ""]),
+        [f"values/x.yaml:5: x.image.digest: (not set) → {D1} (added line)"])
+
+
+def test_a_new_line_takes_the_line_break_of_the_image_not_of_the_first_line():
+    text = "# written on Linux, edited on Windows\nx:\r\n  image:\r\n    repository: r.example.org/x\r\n    tag: v1\r\n"
+    assert splice(text, {"digest": D1})[0] == text + f"    digest: {D1}\r\n"
+
+
+def test_a_new_entry_on_the_last_line_keeps_the_file_without_final_line_break():
+    text = "x:\n  image:\n    repository: r.example.org/x\n    tag: v1"
+    assert splice(text, {"digest": D1}) == (text + f"\n    digest: {D1}",
+                                            [f"values/x.yaml:5: x.image.digest: (not set) → {D1} (added line)"])
+    crlf = text.replace("\n", "\r\n")
+    assert splice(crlf, {"digest": D1})[0] == crlf + f"\r\n    digest: {D1}"
+
+
+def test_a_new_entry_after_a_block_scalar_goes_where_the_scalar_ends():
+    text = f"x:\n  image:\n    repository: >-\n      r.example.org/x\n    digest: {D1}\n  replicas: 1\n"
+    assert splice(text, {"tag": "v2"}, tag=None, digest=D1) == (
+        f"x:\n  image:\n    repository: >-\n      r.example.org/x\n    tag: v2\n    digest: {D1}\n  replicas: 1\n",
+        ["values/x.yaml:5: x.image.tag: (not set) → v2 (added line)"])
+
+
+@pytest.mark.parametrize("written,added", [
+    ("    tag:   v1\n", f"    digest:   {D1}\n"),  # the predecessor's spacing after the colon
+    ("    tag : v1\n", f"    digest: {D1}\n"),  # not a plain colon first: the usual ': '
+    ("    tag:\n      v1\n", f"    digest: {D1}\n"),  # value on the next line
+    ("    tag: # pinned\n      v1\n", f"    digest: {D1}\n"),  # a comment between key and value
+])
+def test_a_new_block_entry_takes_the_separator_of_its_predecessor_when_it_is_a_plain_one(written, added):
+    text = "x:\n  image:\n    repository: r.example.org/x\n" + written + "  replicas: 1\n"
+    assert splice(text, {"digest": D1})[0] == text.replace(written, written + added)
+
+
+@pytest.mark.parametrize("written,new", [
+    ("{repository: r.example.org/x, tag: v1}", f"{{repository: r.example.org/x, tag: v1, digest: {D1}}}"),
+    ("{repository: r.example.org/x ,  tag: v1}", f"{{repository: r.example.org/x ,  tag: v1 ,  digest: {D1}}}"),  # its spacing
+    ("{tag: v1,   repository: r.example.org/x}", f"{{tag: v1,   digest: {D1},   repository: r.example.org/x}}"),  # right after tag
+    ("{repository: r.example.org/x,  # where\n     tag: v1}", f"{{repository: r.example.org/x,  # where\n     tag: v1,\n     digest: {D1}}}"),
+    ("{repository: r.example.org/x,\n     tag: v1}", f"{{repository: r.example.org/x,\n     tag: v1,\n     digest: {D1}}}"),
+    ("{repository: r.example.org/x,  # where\n\n     tag: v1}",  # the indentation of the line the next entry is on
+     f"{{repository: r.example.org/x,  # where\n\n     tag: v1,\n     digest: {D1}}}"),
+])
+def test_a_new_flow_entry_copies_the_separator_between_its_neighbours(written, new):
+    text = f"x:\n  image: {written}\n  replicas: 1\n"
+    assert splice(text, {"digest": D1})[0] == text.replace(written, new)
+
+
+def test_a_tag_goes_after_the_repository_and_a_digest_after_the_tag():
+    text = "x:\n  image: {repository: r.example.org/x}\n"
+    new, changes = splice(text, {"tag": "v2", "digest": D1}, tag=None)
+    assert new == f"x:\n  image: {{repository: r.example.org/x, tag: v2, digest: {D1}}}\n"
+    assert changes == ["values/x.yaml:2: x.image.tag: (not set) → v2", f"values/x.yaml:2: x.image.digest: (not set) → {D1}"]
+    text = f"x:\n  image: {{repository: r.example.org/x, digest: {D1}}}\n"
+    assert splice(text, {"tag": "v2"}, tag=None, digest=D1)[0] == f"x:\n  image: {{repository: r.example.org/x, tag: v2, digest: {D1}}}\n"
+
+
+def test_replacing_both_values_reports_each_on_its_line():
+    text = f"x:\n  image:\n    repository: r.example.org/x\n    tag: v1\n    digest: {D1}\n"
+    new, changes = splice(text, {"tag": "v2", "digest": DIGEST4}, digest=D1)
+    assert new == f"x:\n  image:\n    repository: r.example.org/x\n    tag: v2\n    digest: {DIGEST4}\n"
+    assert changes == ["values/x.yaml:4: x.image.tag: v1 → v2", f"values/x.yaml:5: x.image.digest: {D1} → {DIGEST4}"]
+
+
+@pytest.mark.parametrize("written,why", [
+    ("tag: |\n      v1\n", "its tag is written as a | block"),
+    ("tag: >\n      v1\n", "its tag is written as a > block"),
+    ("tag: [v1]\n", "its tag is written as a non-scalar block"),
+    ("tag: \"v1\n      \"\n", "its tag spans several lines"),
+    ("tag: &t v1\n", "its tag carries a YAML tag or anchor"),
+    ("tag: !!str v1\n", "its tag carries a YAML tag or anchor"),
+])
+def test_values_a_splice_cannot_rewrite_say_how_they_are_written(written, why):
+    text = "x:\n  image:\n    repository: r.example.org/x\n    " + written
+    mapping = setimage._find(setimage._yaml().compose(text), ("x", "image"))
+    with pytest.raises(setimage._Unsupported) as err:
+        setimage._replace(text, mapping, "tag", "v2", "v1")
+    assert str(err.value) == why
+
+
+def test_an_image_whose_repository_comes_from_a_merge_key_cannot_get_a_tag():
+    text = f"base: &base {{repository: r.example.org/x}}\nx:\n  image:\n    <<: *base\n    digest: {D1}\n"
+    mapping = setimage._find(setimage._yaml().compose(text), ("x", "image"))
+    with pytest.raises(setimage._Unsupported) as err:
+        setimage._insert(text, mapping, "tag", "v2")
+    assert str(err.value) == "it has no repository to place the new tag after"
+
+
+@pytest.mark.parametrize("text,at,nl", [
+    ("a\nb\r\nc\n", 0, "\n"), ("a\nb\r\nc\n", 2, "\r\n"), ("a\r\nb\nc", 5, "\n"),
+    ("a\r\nb", 3, "\r\n"),  # the last line has no break: the one before it decides
+    ("ab", 1, "\n"), ("\nab", 2, "\n"), ("\nab\r", 2, "\n"), ("\r\nab", 0, "\r\n"),
+])
+def test_the_line_break_is_the_one_of_the_line_being_edited(text, at, nl):
+    assert setimage._line_end(text, at) == nl
+
+
+def test_changes_print_as_file_line_field_old_and_new():
+    assert str(setimage.Change("values/s.yaml", 7, "services.a.image.tag", "v1", "v2")) == "values/s.yaml:7: services.a.image.tag: v1 → v2"
+    assert str(setimage.Change("values/s.yaml", 8, "services.a.image.digest", None, D1, added_line=True)) == (
+        f"values/s.yaml:8: services.a.image.digest: (not set) → {D1} (added line)")
+
+
+def test_generated_files_are_the_managed_folders_and_the_chart_schemas(tmp_path: Path):
+    for rel in ("rendered/prod/a.yaml", "argocd/root.yaml", "schema/values.schema.json", "charts/api/values.schema.json",
+                "charts/api/values.yaml", "values/x.yaml", "rendered/prod/sub/b.yaml"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(rel.encode())
+    (tmp_path / "rendered" / "empty").mkdir()
+    assert setimage._generated(tmp_path) == {rel: rel.encode() for rel in (
+        "rendered/prod/a.yaml", "rendered/prod/sub/b.yaml", "argocd/root.yaml", "schema/values.schema.json",
+        "charts/api/values.schema.json")}
+    assert setimage._generated(tmp_path / "nowhere") == {}
+
+
+@pytest.mark.parametrize("value,style,flow,written", [
+    ("v1.2.3", None, False, "v1.2.3"),
+    ("16.10", None, False, '"16.10"'),  # a float to YAML: quoted
+    ("true", None, True, '"true"'),  # a bool
+    ("a: b", None, False, '"a: b"'),  # would not parse as a plain value at all
+    ("a,b", None, True, '"a,b"'),  # a comma ends a plain value in a flow mapping ...
+    ("a,b", None, False, "a,b"),  # ... not in a block one
+    ("it's", "'", False, "'it''s'"),  # the quotes it was written in, escaped their way
+    ('say "hi" \\o/', '"', False, '"say \\"hi\\" \\\\o/"'),
+])
+def test_a_value_is_written_plain_only_when_it_reads_back_as_the_same_string(value, style, flow, written):
+    assert setimage._scalar(value, style, flow) == written
+    assert setimage._yaml().load(f"k: {written}\n")["k"] == value
+
+
+def test_a_value_starting_like_a_yaml_tag_character_is_still_replaced():
+    text = "x:\n  image:\n    repository: r.example.org/x\n    tag: X1\n"
+    mapping = setimage._find(setimage._yaml().compose(text), ("x", "image"))
+    edit = setimage._replace(text, mapping, "tag", "X2", "X1")
+    assert text[:edit.start] + edit.replacement + text[edit.end:] == text.replace("X1", "X2")
