@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import charts, hydrate, policy, loader, output, render, resolve, validation, yamlio
+from . import charts, hydrate, loader, memo, output, policy, render, resolve, validation, yamlio
 from .errors import ValidationFailed, format_loc
 from .applications import Layout
 from .helm import HelmError, cache_dir as helm_cache_dir, find_helm
@@ -33,10 +33,15 @@ class Options:
     charts: Path | None = None
     cache: Path | None = None
     jobs: int | None = None
+    memo: bool = True  # reuse the memo of parsed and emitted YAML (.cache/memo); results are the same without
 
     @property
     def cache_dir(self) -> Path:
         return self.cache or helm_cache_dir()
+
+
+def _memo(opts: Options) -> memo.Memo | None:
+    return memo.Memo(opts.cache_dir / "memo") if opts.memo else None
 
 
 def _display(values: Path, root: Path) -> str:
@@ -50,7 +55,7 @@ def _display(values: Path, root: Path) -> str:
 def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, Path]]:
     """Everything `make render` writes, complete in a staging directory; raises InvalidModel/HelmError before any write."""
     started = time.perf_counter()
-    with output.locked(opts.root), output.staging(opts.root) as staged:
+    with output.locked(opts.root), memo.using(_memo(opts)), output.staging(opts.root) as staged:
         loaded = loader.load(opts.values, _display(opts.values, opts.root))
         model = loaded.model
         tree = render.build(loaded, opts.root / "charts")
@@ -179,4 +184,5 @@ def validate_on_disk(opts: Options) -> validation.Report:
     with output.locked(opts.root):
         loaded = loader.load(opts.values, _display(opts.values, opts.root))
         files = output.read_generated(opts.root)
-    return validation.validate_files(files, opts.root, loaded, loaded.model.cluster.kubernetes_version, opts.crds)
+    with memo.using(_memo(opts)):
+        return validation.validate_files(files, opts.root, loaded, loaded.model.cluster.kubernetes_version, opts.crds)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from . import capacity, policy, references, resolve, yamlio
+from . import capacity, memo, policy, references, resolve, yamlio
 from .crds import resolve_crd_dir
 from .kubeschema import Validator
 from .loader import Loaded
@@ -115,8 +116,18 @@ def _credentials(files: dict[str, bytes], objs: list[Obj], loaded: Loaded | None
         else:  # values files: not objects, still scanned
             docs = [(i, d, "values", app_of(path)[2]) for i, d in enumerate(yamlio.load_all(data.decode("utf-8")))]
         for index, doc, shown, app in docs:
-            for loc, what in policy.credential_problems(doc):
+            for loc, what in _credential_problems(doc):
                 yield Issue(path, index, "policy.credentials", shown, format_loc(loc), what, _model_field(loaded, app, ("env",)))
+
+
+def _credential_problems(doc) -> list[tuple[tuple, str]]:
+    """policy.credential_problems, through the memo: a document's findings depend on nothing but the document."""
+    m = memo.active()
+    if m is None or not memo.json_safe(doc):
+        return list(policy.credential_problems(doc))
+    found = m.get("credentials", json.dumps(doc, ensure_ascii=False).encode(),
+                  lambda: [[list(loc), what] for loc, what in policy.credential_problems(doc)])
+    return [(tuple(loc), what) for loc, what in found]
 
 
 def _capacity(objs: list[Obj], loaded: Loaded) -> Iterable[Issue]:
