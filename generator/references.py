@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 from . import labels, resolve
 from .model import Model
 from .capacity import fits
-from .objects import OPERATOR_PODS, Index, Obj, containers, label_selector_matches
+from .objects import OPERATOR_PODS, Index, Obj, containers
 
 Finding = tuple  # (obj, check, path, message, model_suffix)
 
@@ -198,7 +198,7 @@ def scale_targets(ctx: Context) -> Iterator[Finding]:
 def disruption_budgets(ctx: Context) -> Iterator[Finding]:
     for pdb in ctx.index.kind("PodDisruptionBudget"):
         selector = (pdb.doc.get("spec") or {}).get("selector") or {}
-        if not any(w.namespace == pdb.namespace and label_selector_matches(selector, w.pod()[0]) for w in ctx.index.workloads):
+        if not ctx.index.pods_selected(pdb.namespace, selector):
             yield pdb, "ref.pdb", "spec.selector", "selects no pod of any workload", ()
 
 
@@ -208,8 +208,7 @@ def service_monitors(ctx: Context) -> Iterator[Finding]:
         spec = sm.doc.get("spec") or {}
         ns_sel = spec.get("namespaceSelector") or {}
         namespaces = None if ns_sel.get("any") else set(ns_sel.get("matchNames") or [sm.namespace])
-        services = [s for s in ctx.index.kind("Service")
-                    if (namespaces is None or s.namespace in namespaces) and label_selector_matches(spec.get("selector"), s.labels)]
+        services = ctx.index.services_selected(namespaces, spec.get("selector"))
         if not services:
             yield sm, "ref.service-monitor", "spec.selector", "selects no Service", ()
             continue
@@ -232,7 +231,7 @@ def network_policies(ctx: Context) -> Iterator[Finding]:
     for np in ctx.index.kind("NetworkPolicy"):
         spec = np.doc.get("spec") or {}
         sel = spec.get("podSelector") or {}
-        if sel and not any(w.namespace == np.namespace and label_selector_matches(sel, w.pod()[0]) for w in ctx.index.workloads):
+        if sel and not ctx.index.pods_selected(np.namespace, sel):
             yield np, "ref.network-policy", "spec.podSelector", "selects no pod in its namespace", ()
         for direction, peers_key in (("ingress", "from"), ("egress", "to")):
             for r, rule in enumerate(spec.get(direction) or []):
@@ -246,9 +245,7 @@ def network_policies(ctx: Context) -> Iterator[Finding]:
                         continue  # selects namespaces by other labels: nothing to resolve statically
                     if ns not in _namespaces(ctx):
                         yield np, "ref.network-policy", where + ".namespaceSelector", f"namespace {ns!r} does not exist", ()
-                    elif ns in hydrated and peer.get("podSelector") and not any(
-                        w.namespace == ns and label_selector_matches(peer["podSelector"], w.pod()[0]) for w in ctx.index.workloads
-                    ):
+                    elif ns in hydrated and peer.get("podSelector") and not ctx.index.pods_selected(ns, peer["podSelector"]):
                         yield np, "ref.network-policy", where + ".podSelector", f"selects no pod in namespace {ns!r}", ()
 
 
@@ -386,8 +383,8 @@ def applications(ctx: Context) -> Iterator[Finding]:
             yield app, "ref.app-project", "spec.destination", f"namespace {dest.get('namespace')!r} is not a destination of project {project.name!r}", ("namespace",)
         allowed = {d.get("namespace") for d in pspec.get("destinations") or []}
         if "*" not in allowed:
-            for obj in ctx.index.objs:
-                if obj.app == app.name and obj.source.startswith("rendered/") and "/apps/" not in obj.source \
+            for obj in ctx.index.by_app.get(app.name, []):
+                if obj.source.startswith("rendered/") and "/apps/" not in obj.source \
                         and obj.namespace and obj.namespace not in allowed:
                     yield (obj, "ref.app-project", "metadata.namespace", f"namespace {obj.namespace!r} is not a "
                            f"destination of project {project.name!r}: Argo CD refuses to sync it", ("namespace",))
