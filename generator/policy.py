@@ -42,10 +42,18 @@ def resources(obj: Obj, podspec: dict[str, Any]) -> Iterator[Finding]:
 
 
 def probes(obj: Obj, podspec: dict[str, Any]) -> Iterator[Finding]:
+    """A livenessProbe on every long-running container, a readinessProbe on the main one: the one the pod's
+    kubectl.kubernetes.io/default-container annotation names, else the first. A pod is Ready only when all its
+    containers are, so a sidecar's readiness (an exporter's) could only take the main container out of its Services."""
     if obj.kind not in _RUNNING_KINDS:
         return  # Jobs finish; probes are for long-running containers
+    meta = obj.doc.get("metadata") if obj.kind == "Pod" else ((obj.doc.get("spec") or {}).get("template") or {}).get("metadata")
+    names = [c.get("name") for _, _, c in containers(podspec, init=False)]
+    main = ((meta or {}).get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+    main = names.index(main) if main in names else 0
     for field, i, c in containers(podspec, init=False):
-        missing = [p for p in ("livenessProbe", "readinessProbe") if p not in c]
+        wanted = ("livenessProbe", "readinessProbe") if i == main else ("livenessProbe",)
+        missing = [p for p in wanted if p not in c]
         if missing:
             yield (obj, "policy.probes", f"{_pod_path(obj)}.{field}[{i}]",
                    f"container {c.get('name')!r} has no {' or '.join(missing)}", ("probes",))

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_repo, edit, run_cli
-from generator import pipeline
+from generator import pipeline, policy
 from generator.errors import ValidationFailed
+from generator.objects import Obj
 
 # (check id, [(file under the repo copy, old, new)], expected text in the finding)
 CASES = {
@@ -53,12 +54,21 @@ CASES = {
                                            "      volumes:\n        - name: tmp\n", "      volumes:\n        - name: scratch\n")],
                      "mounts volume 'tmp', which the pod does not have"),
     "placement": ("ref.placement", [("charts/lib/templates/_helpers.tpl", "{{- with .Values.placement.tolerations }}", "{{- with list }}")],
-                  "StatefulSet messaging/rabbitmq: spec.template.spec.nodeSelector: can be scheduled on no node; the model places it on 'k8s-rabbitmq' only"),
+                  "StatefulSet messaging/rabbitmq: spec.template.spec.tolerations: can be scheduled on no node; the model places it on 'k8s-rabbitmq' only"),
     "image": ("policy.image", [("charts/worker/templates/statefulset.yaml", 'image: {{ include "lib.image" .Values.image | quote }}',
                                 "image: {{ .Values.image.repository }}")],
               "image 'ghcr.io/eco2-team/storage-worker' has no tag or digest (it would pull 'latest')"),
     "probes": ("policy.probes", [("charts/api/templates/_helpers.tpl", "readinessProbe:", "startupProbe:")],
                "container 'api' has no readinessProbe"),
+    # A sidecar needs no readinessProbe (the exporters have none), but still its livenessProbe.
+    "probes-sidecar": ("policy.probes", [("charts/postgresql/templates/statefulset.yaml",
+                                          "          livenessProbe:\n            tcpSocket:\n              port: metrics",
+                                          "          startupProbe:\n            tcpSocket:\n              port: metrics")],
+                       "StatefulSet data/postgresql: spec.template.spec.containers[1]: container 'exporter' has no livenessProbe"),
+    # The main container is the one kubectl.kubernetes.io/default-container names, not always the first.
+    "probes-default-container": ("policy.probes", [("charts/redis/templates/statefulset.yaml", "      annotations:\n",
+                                                    "      annotations:\n        kubectl.kubernetes.io/default-container: exporter\n")],
+                                 "StatefulSet data/redis: spec.template.spec.containers[1]: container 'exporter' has no readinessProbe"),
     "security-context": ("policy.security-context", [("charts/lib/templates/_helpers.tpl",
                                                       "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true")],
                          "does not set allowPrivilegeEscalation: false"),
@@ -124,6 +134,42 @@ def test_waiver_accepts_one_finding_and_prints_its_reason(base: Path, tmp_path: 
     assert not any("StatefulSet workers/storage-worker" in line and "[policy.image]" in line for line in findings)
     assert any("StatefulSet workers/ai-worker" in line and "[policy.image]" in line for line in findings)
     assert any(line.startswith("waived: ") and "testing the waiver mechanism" in line for line in lines)
+
+
+def _probed(kind: str, *containers: tuple[str, str], default: str | None = None) -> list[str]:
+    """policy.probes on one object whose containers carry the probes given as letters (L liveness, R readiness)."""
+    meta = {"annotations": {"kubectl.kubernetes.io/default-container": default}} if default else {}
+    spec = {"containers": [{"name": name, **{f"{p}Probe": {"tcpSocket": {"port": 1}} for letter, p in
+                                             (("L", "liveness"), ("R", "readiness")) if letter in probes}}
+                           for name, probes in containers]}
+    doc = {"kind": kind, "metadata": {"name": "x", **(meta if kind == "Pod" else {})},
+           "spec": spec if kind == "Pod" else {"template": {"metadata": meta, "spec": spec}}}
+    obj = Obj("rendered/x.yaml", 0, doc, None, "ns")
+    return [f"{path}: {message}" for _, _, path, message, _ in policy.probes(obj, obj.pod()[1])]
+
+
+@pytest.mark.parametrize("kind, containers, default, findings", [
+    # every long-running container needs a livenessProbe, sidecars included
+    ("StatefulSet", [("db", "LR"), ("exporter", "L")], None, []),
+    ("StatefulSet", [("db", "LR"), ("exporter", "")], None,
+     ["spec.template.spec.containers[1]: container 'exporter' has no livenessProbe"]),
+    # the main container (the first) needs a readinessProbe as well
+    ("Deployment", [("api", "L"), ("exporter", "L")], None,
+     ["spec.template.spec.containers[0]: container 'api' has no readinessProbe"]),
+    ("Pod", [("api", ""), ("exporter", "LR")], None, ["spec.containers[0]: container 'api' has no livenessProbe or readinessProbe"]),
+    # ... unless kubectl.kubernetes.io/default-container names another one (Grafana's sidecars come first)
+    ("Deployment", [("sidecar", "L"), ("grafana", "LR")], "grafana", []),
+    ("Deployment", [("sidecar", "LR"), ("grafana", "L")], "grafana",
+     ["spec.template.spec.containers[1]: container 'grafana' has no readinessProbe"]),
+    ("Pod", [("sidecar", "LR"), ("main", "L")], "main", ["spec.containers[1]: container 'main' has no readinessProbe"]),
+    # an annotation naming no container leaves the first one main
+    ("Deployment", [("api", "L"), ("exporter", "L")], "gone",
+     ["spec.template.spec.containers[0]: container 'api' has no readinessProbe"]),
+    # Jobs finish: no probes needed
+    ("Job", [("migrate", "")], None, []),
+])
+def test_probes_liveness_everywhere_readiness_on_the_main_container(kind, containers, default, findings):
+    assert _probed(kind, *containers, default=default) == findings
 
 
 # ---------------------------------------------------------------- make validate on an injected tree

@@ -11,7 +11,9 @@
 set -eu
 
 deadline=$(($(date +%s) + 600))
-until pg_isready --quiet --host 127.0.0.1 --port "$PGPORT"; do
+# As POSTGRES_USER, into the postgres database: pg_isready's defaults (the OS user, here "postgres")
+# name a role that does not exist, which the server logs as FATAL on every attempt.
+until pg_isready --quiet --host 127.0.0.1 --port "$PGPORT" --username "$POSTGRES_USER" --dbname postgres; do
 	if [ "$(date +%s)" -ge "$deadline" ]; then
 		echo "ensure-databases: PostgreSQL did not accept connections on 127.0.0.1:$PGPORT within 600s" >&2
 		exit 1

@@ -6,12 +6,18 @@
 {{- include "lib.env" (dict "Values" (dict "env" list "secretEnv" $secretEnv)) | trim -}}
 {{- end -}}
 
-{{/* The exporter's login: the same Secret, under the names postgres_exporter reads. */}}
+{{/*
+The exporter's login: the same Secret, but never inside a DSN. To label the server, postgres_exporter splits the
+key=value form of its DSN on blanks (parseFingerprint, still so in v0.17.1), so a password or user with a space fails
+with "malformed dsn" (upstream issue #393), in DATA_SOURCE_NAME and in the DSN it builds from DATA_SOURCE_USER and
+DATA_SOURCE_PASS alike. So the DSN names the server only, and lib/pq, the exporter's driver, reads the login from
+libpq's PGUSER and PGPASSWORD, as libpq does. tests/test_servers.py checks it against a real server.
+*/}}
 {{- define "postgresql.exporterEnv" -}}
-{{- $env := list (dict "name" "DATA_SOURCE_URI" "value" (printf "127.0.0.1:%d/postgres?sslmode=disable" (.Values.port | int))) -}}
+{{- $env := list (dict "name" "DATA_SOURCE_NAME" "value" (printf "postgresql://127.0.0.1:%d/postgres?sslmode=disable" (.Values.port | int))) -}}
 {{- $secretEnv := list
-      (dict "name" "DATA_SOURCE_USER" "secret" .Values.credentialsSecret "key" "username")
-      (dict "name" "DATA_SOURCE_PASS" "secret" .Values.credentialsSecret "key" "password") -}}
+      (dict "name" "PGUSER" "secret" .Values.credentialsSecret "key" "username")
+      (dict "name" "PGPASSWORD" "secret" .Values.credentialsSecret "key" "password") -}}
 {{- include "lib.env" (dict "Values" (dict "env" $env "secretEnv" $secretEnv)) | trim -}}
 {{- end -}}
 
