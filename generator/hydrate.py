@@ -257,7 +257,8 @@ class Result:
     cached: int  # apps served from the content-hash cache
 
 
-def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, jobs: int | None = None) -> Result:
+def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, jobs: int | None = None,
+            progress: Callable[[int, int], None] = lambda done, total: None) -> Result:
     """Render every invocation (concurrently), reusing cached output when nothing it depends on changed.
 
     A chart that may flap is rendered twice and the two renders compared; the cache keeps the first render
@@ -284,8 +285,9 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
         os.replace(tmp, entry(inv))
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-        for future in [pool.submit(run, inv) for inv in todo]:
+        for done, future in enumerate([pool.submit(run, inv) for inv in todo], 1):
             future.result()
+            progress(done, len(todo))
     outputs, flaps = {}, {}
     for inv in invocations:
         data = json.loads(entry(inv).read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -38,6 +39,20 @@ class Options:
     @property
     def cache_dir(self) -> Path:
         return self.cache or helm_cache_dir()
+
+
+class Progress:
+    """`helm template 12/300 apps, 4.1s` rewritten in place on a terminal; nothing in CI logs (the summary says it)."""
+
+    def __init__(self, what: str, stream=None):
+        self.what, self.stream, self.started = what, stream or sys.stderr, time.perf_counter()
+        self.live = self.stream.isatty() and not os.environ.get("CI")
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.live:
+            end = "\n" if done == total else ""
+            self.stream.write(f"\r{self.what} {done}/{total} apps, {time.perf_counter() - self.started:.1f}s{end}")
+            self.stream.flush()
 
 
 def _memo(opts: Options) -> memo.Memo | None:
@@ -123,7 +138,8 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
     if not invocations:
         return
     helm = find_helm()
-    result = hydrate.hydrate(invocations, staged, helm, opts.cache_dir / "hydrate", opts.jobs)
+    result = hydrate.hydrate(invocations, staged, helm, opts.cache_dir / "hydrate", opts.jobs,
+                             progress=Progress("helm template"))
     unexplained = []
     for inv in invocations:
         out = result.outputs[inv.app]
