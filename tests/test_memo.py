@@ -83,3 +83,23 @@ def test_only_the_last_versions_are_kept(tmp_path: Path):
         os.utime(tmp_path / f"old-{i}", (time.time() - 100 + i, time.time() - 100 + i))
     memo.Memo(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([memo.salt(), "old-4", "old-3"])
+
+
+def test_a_model_from_the_memo_still_points_at_file_line_and_column(tmp_path: Path):
+    """Its positions are parsed again on demand: the error is the same whether the model came from the memo or not."""
+    from conftest import edit
+    from generator import loader
+    from generator.errors import InvalidModel
+
+    root = copy_repo(tmp_path / "repo")
+    edit(root / "values" / "services.yaml", "placement: {node: k8s-api-waste}", "placement: {node: k8s-api-wast}")
+    messages = []
+    for _ in range(3):  # without the memo, filling it, served from it
+        with memo.using(memo.Memo(tmp_path / "memo") if messages else None) as m:
+            try:
+                loader.load(root / "values")
+            except InvalidModel as exc:
+                messages.append([str(p) for p in exc.problems])
+    assert m.hits == 1
+    assert messages[0] == messages[1] == messages[2]
+    assert messages[0][0].startswith("values/services.yaml:") and "k8s-api-wast" in messages[0][0]
