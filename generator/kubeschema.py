@@ -334,10 +334,10 @@ class Validator:
             validator = self._validator(api_version, kind)
             return sorted({(format_loc(p), m) for err in validator.iter_errors(doc) for p, m in _explain(err)})
         m = memo.active()
-        if m is None or not memo.json_safe(doc):
+        if m is None:
             pairs = check()
         else:  # the same document against the same schema has the same findings
-            pairs = m.get("schema", json.dumps([key, doc], ensure_ascii=False).encode(), lambda: [list(x) for x in check()])
+            pairs = m.get("schema", memo.key_of([key, doc]), lambda: [list(x) for x in check()])
         return sorted({SchemaFinding(source, doc_index, shown_kind, name, path, message) for path, message in pairs})
 
     def validate_stream(self, source: str, text: str) -> list[SchemaFinding]:

@@ -31,6 +31,7 @@ class Source:
         self._sections: dict[str, tuple[str, CommentedMap]] = {}
         self._reparse = reparse
         self.files: dict[str, str] = dict(files or {})  # section -> the file that writes it, as shown
+        self.data: dict[str, Any] = {}  # the plain data of each section, as read
 
     @property
     def sections(self) -> dict[str, tuple[str, CommentedMap]]:
@@ -44,8 +45,19 @@ class Source:
         self.files[key] = shown
 
     def where(self, loc: Loc) -> tuple[str, str]:
-        """(file, field path) of a loc that exists in the model, without parsing anything again."""
-        return self.files.get(loc[0], f"{self.display_dir}/") if loc else f"{self.display_dir}/", format_loc(loc)
+        """(file, field path) of a loc as locate() gives them, from the plain data: nothing is parsed again."""
+        if not loc or loc[0] not in self.files:
+            return f"{self.display_dir}/", format_loc(loc)
+        node, shown = self.data.get(loc[0]), [loc[0]]
+        for part in loc[1:]:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                continue  # not written in the file (a default, a union tag): locate skips it too
+            shown.append(part)
+        return self.files[loc[0]], format_loc(shown)
 
     def locate(self, loc: Loc, missing_field: bool = False) -> tuple[str, int, int, str]:
         """(file, line, col, field path) for a loc; walks as deep into the YAML as the loc exists."""
@@ -309,7 +321,9 @@ def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], S
     if parsed:
         return parsed[0]
     files = {k: f"{display_dir}/{name}" for k, name in stored["files"].items()}
-    return stored["data"], Source(display_dir, reparse=values_dir, files=files), [], False
+    source = Source(display_dir, reparse=values_dir, files=files)
+    source.data = stored["data"]
+    return stored["data"], source, [], False
 
 
 def _read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], Source, list[Problem], bool]:
@@ -389,7 +403,7 @@ def _read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], 
                 problems.append(Problem(shown, line + 1, col + 1, str(key), f"section already defined at {first}:{first_line}"))
             else:
                 source.add(key, shown, doc)
-                data[key] = _plain(doc[key])
+                data[key] = source.data[key] = _plain(doc[key])
     return data, source, problems, unreadable
 
 

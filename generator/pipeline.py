@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -77,7 +78,7 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
         if (opts.root / "charts").is_dir():
             # Helm must see the schemas this run generates, not the ones committed before it.
             shutil.copytree(opts.root / "charts", staged / "charts", symlinks=True)
-        tree.write(staged)
+        tree.write(staged, unless_in=opts.root)
         if opts.hydrate:
             _hydrate(opts, loaded, tree, staged, log)
         if opts.validate:
@@ -126,6 +127,12 @@ def _blank(doc: dict[str, Any], path: tuple) -> None:
     node[path[-1]] = GENERATED
 
 
+def _unchanged_from(root: Path, inv: hydrate.Invocation) -> hydrate.Invocation:
+    """Staging holds only the files that change: helm reads the others where they are (the same bytes)."""
+    files = tuple(f if f.exists() else root / name for f, name in zip(inv.value_files, inv.value_names))
+    return dataclasses.replace(inv, value_files=files)
+
+
 def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
     model = loaded.model
     layout = Layout(model.cluster.environment)
@@ -134,7 +141,8 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
     def chart_source(name: str, version: str, repo: str) -> Path:
         return charts.resolve_chart(name, version, repo, opts.charts)
 
-    invocations = [inv for inv in (hydrate.invocation(app, staged, chart_source) for app in apps.values()) if inv is not None]
+    invocations = [_unchanged_from(opts.root, inv) for inv in (hydrate.invocation(app, staged, chart_source)
+                                                                for app in apps.values()) if inv is not None]
     if not invocations:
         return
     helm = find_helm()
@@ -167,8 +175,9 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
                 continue
             text = render.yaml_file(sources, docs, what)
             tree.add(path, text)
-            (staged / path).parent.mkdir(parents=True, exist_ok=True)
-            (staged / path).write_text(text, encoding="utf-8")
+            if not output.same_on_disk(opts.root / path, tree.files[path]):
+                (staged / path).parent.mkdir(parents=True, exist_ok=True)
+                (staged / path).write_bytes(tree.files[path])
     objects = sum(len(o.docs) for o in result.outputs.values())
     log(f"hydrated {len(invocations)} apps ({objects} objects; {result.rendered} rendered, {result.cached} unchanged) "
         f"with {helm.describe()}")

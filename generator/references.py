@@ -7,6 +7,8 @@ argument its AnalysisTemplate does not declare, a pod that could land on the wro
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -23,6 +25,15 @@ class Context(NamedTuple):
     model: Model | None
     repo: Path  # the repository checkout Argo CD would read (staging or working tree)
     builtin: frozenset = frozenset()  # (apiVersion, kind) the API server serves without any CRD
+    generated: frozenset = frozenset()  # paths of the generated tree under validation (not all of it is on disk)
+
+    def has_file(self, rel: str) -> bool:
+        rel = os.path.normpath(rel)
+        return rel in self.generated or (self.repo / rel).is_file()
+
+    def has_dir(self, rel: str) -> bool:
+        rel = os.path.normpath(rel)
+        return (self.repo / rel).is_dir() or any(p.startswith(rel + "/") for p in self.generated)
 
 
 CHECKS: list[Callable[[Context], Iterator[Finding]]] = []
@@ -360,14 +371,14 @@ def applications(ctx: Context) -> Iterator[Finding]:
         refs = {s["ref"]: s for s in sources if s.get("ref")}
         for i, src in enumerate(sources):
             where = f"spec.sources[{i}]" if spec.get("sources") else "spec.source"
-            if "path" in src and not (ctx.repo / src["path"]).is_dir():
+            if "path" in src and not ctx.has_dir(src["path"]):
                 yield app, "ref.app-source", where + ".path", f"chart path {src['path']!r} does not exist in the repository", ()
             for f, vf in enumerate((src.get("helm") or {}).get("valueFiles") or []):
                 if vf.startswith("$"):
                     ref, _, rest = vf[1:].partition("/")
-                    ok = ref in refs and (ctx.repo / rest).is_file()
+                    ok = ref in refs and ctx.has_file(rest)
                 elif "path" in src:
-                    ok = (ctx.repo / src["path"] / vf).resolve().is_file()
+                    ok = ctx.has_file(f"{src['path']}/{vf}")
                 else:
                     ok = False
                 if not ok:

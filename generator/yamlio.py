@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 import yaml
@@ -37,10 +36,9 @@ def dump(doc: Any, dumper: type = _Dumper) -> str:
 def dump_all(docs: Iterable[Any]) -> str:
     docs = list(docs)
     m = memo.active()
-    if m is None or not memo.json_safe(docs):
+    if m is None:
         return "---\n".join(dump(doc) for doc in docs)
-    key = json.dumps(docs, ensure_ascii=False, separators=(",", ":")).encode()
-    return m.get("dump", key, lambda: "---\n".join(dump(doc) for doc in docs))
+    return m.get("dump", memo.key_of(docs), lambda: "---\n".join(dump(doc) for doc in docs))
 
 
 def banner(lines: Iterable[str]) -> str:
