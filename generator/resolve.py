@@ -215,6 +215,11 @@ def needs(model: Model, comp: Component) -> list[tuple[Capability, tuple]]:
 
 
 def api_versions(model: Model) -> list[str]:
+    return list(_api_versions(model))
+
+
+@_once
+def _api_versions(model: Model) -> list[str]:
     """What `helm template --api-versions` gets beyond helm's built-in kinds: every custom kind the cluster serves
     (from its components and from outside), as group/version and group/version/Kind, the way Argo CD passes them."""
     kinds = {name for what, name in [*(c for comp in components(model) for c in provides(model, comp)), *external(model)]
