@@ -40,6 +40,7 @@ class Invocation:
     api_versions: tuple[str, ...] = ()
     include_crds: bool = True  # Argo CD passes --include-crds unless the Application sets skipCrds
     skip_tests: bool = False
+    value_names: tuple[str, ...] = ()  # the value files as paths in the repository (what the cache key names)
 
     @property
     def shown_chart(self) -> str:
@@ -84,7 +85,8 @@ def invocation(app: dict[str, Any], repo: Path, charts: ChartSource | None = Non
     files = tuple(_value_file(f, base, repo, refs, name) for f in helm.get("valueFiles", []))
     return Invocation(name, chart, helm.get("releaseName", name), helm.get("namespace") or spec["destination"]["namespace"],
                       files, helm.get("kubeVersion"), tuple(helm.get("apiVersions", ())),
-                      not helm.get("skipCrds", False), bool(helm.get("skipTests", False)))
+                      not helm.get("skipCrds", False), bool(helm.get("skipTests", False)),
+                      tuple(f.relative_to(repo).as_posix() for f in files))
 
 
 # ---------------------------------------------------------------- what Argo CD does with helm's output
@@ -202,18 +204,29 @@ def may_flap(chart: Path) -> bool:
     return any(UNSTABLE.search(m.group(1)) for text in _templates(chart) for m in actions.finditer(text))
 
 
-def _digest(inv: Invocation, repo: Path, helm: Helm) -> str:
+def _chart_digest(chart: Path) -> str:
+    """Content hash of a chart's files (names and bytes); one read per chart per run, however many apps use it."""
+    h = hashlib.sha256()
+    for path in chart_files(chart):
+        rel = path.name if chart.is_file() else path.relative_to(chart).as_posix()
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _digest(inv: Invocation, repo: Path, helm: Helm, charts: dict[Path, str] | None = None) -> str:
     """Content hash of everything the output depends on: chart (and library) files, value files, flags."""
     h = hashlib.sha256()
     flags = (helm.version, inv.kube_version or "", inv.release, inv.namespace, str(inv.include_crds),
              str(inv.skip_tests), *inv.api_versions)
     for part in flags:
         h.update(part.encode() + b"\0")
-    for path in chart_files(inv.chart):
-        rel = path.name if inv.chart.is_file() else path.relative_to(inv.chart).as_posix()
-        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
-    for f in inv.value_files:
-        h.update(f.relative_to(repo).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    if charts is None:
+        charts = {}
+    if inv.chart not in charts:
+        charts[inv.chart] = _chart_digest(inv.chart)
+    h.update(charts[inv.chart].encode() + b"\0")
+    for f, name in zip(inv.value_files, inv.value_names or [f.relative_to(repo).as_posix() for f in inv.value_files]):
+        h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -257,14 +270,16 @@ class Result:
     cached: int  # apps served from the content-hash cache
 
 
-def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, jobs: int | None = None) -> Result:
+def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, jobs: int | None = None,
+            progress: Callable[[int, int], None] = lambda done, total: None) -> Result:
     """Render every invocation (concurrently), reusing cached output when nothing it depends on changed.
 
     A chart that may flap is rendered twice and the two renders compared; the cache keeps the first render
     (as JSON: parsing megabytes of YAML again on every run would cost seconds) and the fields that differed.
     """
     cache.mkdir(parents=True, exist_ok=True)
-    keys = {inv.app: _digest(inv, repo, helm) for inv in invocations}
+    charts: dict[Path, str] = {}
+    keys = {inv.app: _digest(inv, repo, helm, charts) for inv in invocations}
 
     def entry(inv: Invocation) -> Path:
         return cache / f"{keys[inv.app]}.json"
@@ -284,8 +299,9 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
         os.replace(tmp, entry(inv))
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-        for future in [pool.submit(run, inv) for inv in todo]:
+        for done, future in enumerate([pool.submit(run, inv) for inv in todo], 1):
             future.result()
+            progress(done, len(todo))
     outputs, flaps = {}, {}
     for inv in invocations:
         data = json.loads(entry(inv).read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ import yaml
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
-from generator import yamlio
+from generator import memo, yamlio
 from generator.errors import format_loc
 
 _Loader = yamlio.Loader
@@ -104,8 +104,8 @@ def _k8s_kinds(directory: Path) -> dict[tuple[str, str], Path]:
 def _crd_file(path: str, mtime_ns: int, size: int) -> tuple[dict, ...]:
     """The CRDs in one file, parsed once per process (the stat fields in the key catch rewrites)."""
     try:
-        with open(path, "rb") as f:
-            docs = list(yaml.load_all(f, Loader=_Loader))
+        with open(path, encoding="utf-8") as f:
+            docs = yamlio.load_all(f.read())
     except yaml.YAMLError as e:
         raise SchemaError(f"{path}: not valid YAML ({e}); fetch it again with `make schemas`") from None
     return tuple(d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition")
@@ -276,15 +276,22 @@ class Validator:
         """The (apiVersion, kind) pairs this validator has a schema for."""
         return set(self._builtin) | set(self._custom)
 
-    def _validator(self, api_version: str, kind: str):
+    def _key(self, api_version: str, kind: str) -> tuple | None:
+        """What identifies the schema of a kind: the Kubernetes schema directory, and for a CRD its file and
+        mtime (or the hydrated CRD's content hash)."""
         gvk = (api_version, kind)
         if gvk in self._builtin:
-            key: tuple = (self._k8s, *gvk)
-        elif gvk in self._custom:
-            key = (self._k8s, *gvk, *self._custom[gvk][:2])  # the CRD file and its mtime (or content hash)
-        else:
+            return (str(self._k8s), *gvk)
+        if gvk in self._custom:
+            return (str(self._k8s), *gvk, *map(str, self._custom[gvk][:2]))
+        return None
+
+    def _validator(self, api_version: str, kind: str):
+        key = self._key(api_version, kind)
+        if key is None:
             return None
         if key not in _VALIDATORS:
+            gvk = (api_version, kind)
             schema = _json(self._builtin[gvk]) if gvk in self._builtin else _crd_schema(*self._custom[gvk][2:])
             _VALIDATORS[key] = jsonschema.Draft202012Validator(schema, registry=_k8s_registry(self._k8s))
         return _VALIDATORS[key]
@@ -319,11 +326,19 @@ class Validator:
                     for f, v in (("apiVersion", api_version), ("kind", kind)) if not isinstance(v, str) or not v]
         if problems:
             return problems
-        validator = self._validator(api_version, kind)
-        if validator is None:
+        key = self._key(api_version, kind)
+        if key is None:
             return [finding((), self._no_schema(api_version, kind))]
-        found = (finding(p, m) for err in validator.iter_errors(doc) for p, m in _explain(err))
-        return sorted(set(found))
+
+        def check() -> list[list]:
+            validator = self._validator(api_version, kind)
+            return sorted({(format_loc(p), m) for err in validator.iter_errors(doc) for p, m in _explain(err)})
+        m = memo.active()
+        if m is None:
+            pairs = check()
+        else:  # the same document against the same schema has the same findings
+            pairs = m.get("schema", memo.key_of([key, doc]), lambda: [list(x) for x in check()])
+        return sorted({SchemaFinding(source, doc_index, shown_kind, name, path, message) for path, message in pairs})
 
     def validate_stream(self, source: str, text: str) -> list[SchemaFinding]:
         """Every problem in a multi-document YAML text. Documents are numbered by position, empty ones included."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Iterator, Union, get_args, get_origin
@@ -15,17 +15,49 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from . import checks
+from . import checks, memo
 from .errors import Finding, InvalidModel, Loc, Problem, format_loc
 from .model import SECTIONS, Model
 
 
-@dataclass
 class Source:
-    """Where each top-level section of the model was written, so any loc can be given a position."""
+    """Where each top-level section of the model was written, so any loc can be given a position.
 
-    display_dir: str  # how the values directory is named in messages, e.g. "values"
-    sections: dict[str, tuple[str, CommentedMap]] = field(default_factory=dict)
+    From the memo, the positions are read lazily: the files are parsed again only when a position is asked
+    for (an error, a finding, set-image), never on a render that succeeds."""
+
+    def __init__(self, display_dir: str, reparse: Path | None = None, files: dict[str, str] | None = None):
+        self.display_dir = display_dir  # how the values directory is named in messages, e.g. "values"
+        self._sections: dict[str, tuple[str, CommentedMap]] = {}
+        self._reparse = reparse
+        self.files: dict[str, str] = dict(files or {})  # section -> the file that writes it, as shown
+        self.data: dict[str, Any] = {}  # the plain data of each section, as read
+
+    @property
+    def sections(self) -> dict[str, tuple[str, CommentedMap]]:
+        if self._reparse is not None:
+            self._sections = _read_sections(self._reparse, self.display_dir)[1]._sections
+            self._reparse = None
+        return self._sections
+
+    def add(self, key: str, shown: str, doc: CommentedMap) -> None:
+        self._sections[key] = (shown, doc)
+        self.files[key] = shown
+
+    def where(self, loc: Loc) -> tuple[str, str]:
+        """(file, field path) of a loc as locate() gives them, from the plain data: nothing is parsed again."""
+        if not loc or loc[0] not in self.files:
+            return f"{self.display_dir}/", format_loc(loc)
+        node, shown = self.data.get(loc[0]), [loc[0]]
+        for part in loc[1:]:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                continue  # not written in the file (a default, a union tag): locate skips it too
+            shown.append(part)
+        return self.files[loc[0]], format_loc(shown)
 
     def locate(self, loc: Loc, missing_field: bool = False) -> tuple[str, int, int, str]:
         """(file, line, col, field path) for a loc; walks as deep into the YAML as the loc exists."""
@@ -270,7 +302,31 @@ def _syntax_problem(exc: MarkedYAMLError) -> tuple[int, int, str]:
 
 
 def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], Source, list[Problem], bool]:
-    """Parse every values/*.yaml: the merged plain data, the positions, problems, and whether a file was unreadable."""
+    """Parse every values/*.yaml: the merged plain data, the positions, problems, and whether a file was unreadable.
+    A model read without problems before (the same bytes) comes from the memo, its positions parsed on demand."""
+    m = memo.active()
+    paths = sorted(p for p in values_dir.iterdir() if p.suffix in (".yaml", ".yml")) if values_dir.is_dir() else []
+    if m is None or not paths or not all(p.is_file() and p.stat().st_size <= MAX_FILE_BYTES for p in paths):
+        return _read_sections(values_dir, display_dir)
+    key = b"".join(p.name.encode() + b"\0" + p.read_bytes() + b"\0" for p in paths)
+    parsed: list = []
+
+    def read() -> dict[str, Any]:
+        parsed.append(_read_sections(values_dir, display_dir))
+        data, source, problems, unreadable = parsed[0]
+        if problems or unreadable or not memo.json_safe(data):
+            raise memo.Unstorable(None)
+        return {"data": data, "files": {k: f.removeprefix(display_dir + "/") for k, f in source.files.items()}}
+    stored = m.get("model", key, read)
+    if parsed:
+        return parsed[0]
+    files = {k: f"{display_dir}/{name}" for k, name in stored["files"].items()}
+    source = Source(display_dir, reparse=values_dir, files=files)
+    source.data = stored["data"]
+    return stored["data"], source, [], False
+
+
+def _read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], Source, list[Problem], bool]:
     source = Source(display_dir)
     data: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -346,8 +402,8 @@ def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], S
                 first_line = first_doc.lc.key(key)[0] + 1
                 problems.append(Problem(shown, line + 1, col + 1, str(key), f"section already defined at {first}:{first_line}"))
             else:
-                source.sections[key] = (shown, doc)
-                data[key] = _plain(doc[key])
+                source.add(key, shown, doc)
+                data[key] = source.data[key] = _plain(doc[key])
     return data, source, problems, unreadable
 
 

@@ -121,6 +121,32 @@ def containers(podspec: dict[str, Any], init: bool = True) -> Iterator[tuple[str
             yield field, i, c
 
 
+class _LabelIndex:
+    """Objects by namespace and by (namespace, label key, value), in their original order."""
+
+    def __init__(self, items: list[tuple[Obj, dict[str, str]]]):
+        self.order = {id(o): i for i, (o, _) in enumerate(items)}
+        self.by_ns: dict[str, list[Obj]] = {}
+        self.by_label: dict[tuple[str, str, str], list[Obj]] = {}
+        self.all = [o for o, _ in items]
+        for o, lbls in items:
+            self.by_ns.setdefault(o.namespace, []).append(o)
+            for k, v in (lbls or {}).items():
+                self.by_label.setdefault((o.namespace, k, str(v)), []).append(o)
+
+    def candidates(self, namespaces: set[str] | None, labels: dict[str, Any]) -> list[Obj]:
+        """A superset of what labels select in namespaces: the smallest posting list, or the namespace's objects."""
+        if namespaces is None:
+            if not labels:
+                return self.all
+            namespaces = set(self.by_ns)
+        found: list[Obj] = []
+        for ns in namespaces:
+            lists = [self.by_label.get((ns, k, str(v)), []) for k, v in labels.items()]
+            found += min(lists, key=len) if lists else self.by_ns.get(ns, [])
+        return sorted(found, key=lambda o: self.order[id(o)])
+
+
 @dataclass
 class Index:
     objs: list[Obj]
@@ -135,18 +161,52 @@ class Index:
     def kind(self, *kinds: str) -> list[Obj]:
         return [o for k in kinds for o in self.by_kind.get(k, [])]
 
+    @cached_property
+    def _by_name(self) -> dict[tuple[str, str, str], Obj]:
+        out: dict[tuple[str, str, str], Obj] = {}
+        for o in self.objs:
+            out.setdefault((o.kind, o.namespace, o.name), o)  # the first, as a scan would find it
+        return out
+
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
-        for o in self.by_kind.get(kind, []):
-            if o.namespace == namespace and o.name == name:
-                return o
-        return None
+        return self._by_name.get((kind, namespace, name))
 
     @cached_property
     def workloads(self) -> list[Obj]:
         return [o for o in self.objs if o.pod() is not None]
 
+    @cached_property
+    def by_app(self) -> dict[str | None, list[Obj]]:
+        out: dict[str | None, list[Obj]] = {}
+        for o in self.objs:
+            out.setdefault(o.app, []).append(o)
+        return out
+
+    # Selectors are resolved through label indexes: (namespace, key, value) -> objects, so every
+    # cross-object check costs the objects a selector could match, not all of them (O(N) in all, not O(N²)).
+    @cached_property
+    def _pod_labels(self) -> _LabelIndex:
+        return _LabelIndex([(w, w.pod()[0]) for w in self.workloads])
+
+    @cached_property
+    def _service_labels(self) -> _LabelIndex:
+        return _LabelIndex([(s, s.labels) for s in self.kind("Service")])
+
     def pods_matching(self, namespace: str, selector: dict[str, str]) -> list[Obj]:
-        return [w for w in self.workloads if w.namespace == namespace and matches(selector, w.pod()[0])]
+        """Workloads in namespace whose pod labels a Service-style map selects (an empty map selects none)."""
+        if not selector:
+            return []
+        return [w for w in self._pod_labels.candidates({namespace}, selector) if matches(selector, w.pod()[0])]
+
+    def pods_selected(self, namespace: str, selector: dict[str, Any] | None) -> list[Obj]:
+        """Workloads in namespace whose pod labels a metav1.LabelSelector selects (an empty one selects all)."""
+        plain = (selector or {}).get("matchLabels") or {}
+        return [w for w in self._pod_labels.candidates({namespace}, plain) if label_selector_matches(selector, w.pod()[0])]
+
+    def services_selected(self, namespaces: set[str] | None, selector: dict[str, Any] | None) -> list[Obj]:
+        """Services (in namespaces, or any when None) whose labels a metav1.LabelSelector selects."""
+        plain = (selector or {}).get("matchLabels") or {}
+        return [s for s in self._service_labels.candidates(namespaces, plain) if label_selector_matches(selector, s.labels)]
 
     @cached_property
     def namespaces(self) -> set[str]:

@@ -32,11 +32,22 @@ class Tree:
         if path.split("/", 1)[0] not in MANAGED_DIRS:
             self.managed_files.add(path)
 
-    def write(self, root: Path) -> None:
+    def write(self, root: Path, unless_in: Path | None = None) -> None:
+        """Write the files under root; with unless_in, only those whose bytes differ from that tree's copy (the
+        staging directory of a render holds what changes, and the swap moves only that)."""
         for rel, data in sorted(self.files.items()):
+            if unless_in is not None and same_on_disk(unless_in / rel, data):
+                continue
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+
+
+def same_on_disk(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _on_disk(root: Path, managed_files: set[str]) -> dict[str, bytes]:
@@ -158,7 +169,8 @@ def _undo(root: Path, journal: dict) -> None:
     that is itself killed is finished by the next one."""
     staged = root / journal["staging"]
     for op in reversed(journal["ops"]):
-        target, new, backup = root / op["target"], staged / op["new"], staged / op["backup"]
+        target, backup = root / op["target"], staged / op["backup"]
+        new = staged / (op["new"] if op["new"] is not None else op["backup"] + ".new")
         if op["had_old"]:
             if not os.path.lexists(backup):
                 continue  # not moved aside yet: the target is the old one
@@ -204,20 +216,24 @@ def recover(root: Path) -> str | None:
 
 
 def swap(root: Path, staged: Path, tree: Tree) -> None:
-    """Replace the managed directories and files by their staged copies, all or nothing.
+    """Make the generated files on disk exactly tree's, all or nothing, touching only the files that change.
 
-    A journal listing every rename is written before the first one; the swap is over when it says
-    "committed". A process killed in between leaves the journal, and the next command (under the lock)
-    undoes every rename it finds done, so the tree is the old one, complete; on an error in this process
-    the same undo runs at once.
+    Changed and new files come from staging (tree.write(staged, unless_in=root) put them there); files no
+    longer generated are removed. A journal listing every rename is written before the first one; the swap
+    is over when it says "committed". A process killed in between leaves the journal, and the next command
+    (under the lock) undoes every rename it finds done, so the tree is the old one, complete; on an error in
+    this process the same undo runs at once.
     """
     assert _held.get(root.resolve()), "swap without the checkout's lock"
+    on_disk = _on_disk_paths(root, tree.managed_files)
     ops = []
-    for top in MANAGED_DIRS:
-        (staged / top).mkdir(exist_ok=True)
-        ops.append({"target": top, "new": top, "backup": f".old/{top}", "had_old": os.path.lexists(root / top)})
-    for rel in sorted(tree.managed_files):
-        ops.append({"target": rel, "new": rel, "backup": f".old/{rel}", "had_old": os.path.lexists(root / rel)})
+    for rel in sorted(tree.files):
+        if not same_on_disk(root / rel, tree.files[rel]):
+            ops.append({"target": rel, "new": rel, "backup": f".old/{rel}", "had_old": os.path.lexists(root / rel)})
+    for rel in sorted(on_disk - set(tree.files)):
+        ops.append({"target": rel, "new": None, "backup": f".old/{rel}", "had_old": True})
+    if not ops:
+        return
     journal = {"staging": staged.name, "state": "swapping", "ops": ops}
     _write_journal(root, journal)
     try:
@@ -226,12 +242,27 @@ def swap(root: Path, staged: Path, tree: Tree) -> None:
             if op["had_old"]:
                 backup.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(target, backup)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staged / op["new"], target)
+            if op["new"] is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(staged / op["new"], target)
         _fsync_dir(root)
         _write_journal(root, {**journal, "state": "committed"})
     except BaseException:
         _undo(root, journal)
         (root / JOURNAL).unlink(missing_ok=True)
         raise
+    for op in ops:  # directories a removal emptied
+        if op["new"] is None:
+            parent = (root / op["target"]).parent
+            while parent != root and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
     _finish(root, journal)
+
+
+def _on_disk_paths(root: Path, managed_files: set[str]) -> set[str]:
+    found = set()
+    for top in MANAGED_DIRS:
+        for dirpath, _, names in os.walk(root / top):
+            found.update(Path(dirpath, n).relative_to(root).as_posix() for n in names)
+    return found | {rel for rel in managed_files if (root / rel).is_file()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 import shutil
 import sys
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import charts, hydrate, policy, loader, output, render, resolve, validation, yamlio
+from . import charts, hydrate, loader, memo, output, policy, render, resolve, validation, yamlio
 from .errors import ValidationFailed, format_loc
 from .applications import Layout
 from .helm import HelmError, cache_dir as helm_cache_dir, find_helm
@@ -33,10 +35,29 @@ class Options:
     charts: Path | None = None
     cache: Path | None = None
     jobs: int | None = None
+    memo: bool = True  # reuse the memo of parsed and emitted YAML (.cache/memo); results are the same without
 
     @property
     def cache_dir(self) -> Path:
         return self.cache or helm_cache_dir()
+
+
+class Progress:
+    """`helm template 12/300 apps, 4.1s` rewritten in place on a terminal; nothing in CI logs (the summary says it)."""
+
+    def __init__(self, what: str, stream=None):
+        self.what, self.stream, self.started = what, stream or sys.stderr, time.perf_counter()
+        self.live = self.stream.isatty() and not os.environ.get("CI")
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.live:
+            end = "\n" if done == total else ""
+            self.stream.write(f"\r{self.what} {done}/{total} apps, {time.perf_counter() - self.started:.1f}s{end}")
+            self.stream.flush()
+
+
+def _memo(opts: Options) -> memo.Memo | None:
+    return memo.Memo(opts.cache_dir / "memo") if opts.memo else None
 
 
 def _display(values: Path, root: Path) -> str:
@@ -50,14 +71,14 @@ def _display(values: Path, root: Path) -> str:
 def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, Path]]:
     """Everything `make render` writes, complete in a staging directory; raises InvalidModel/HelmError before any write."""
     started = time.perf_counter()
-    with output.locked(opts.root), output.staging(opts.root) as staged:
+    with output.locked(opts.root), memo.using(_memo(opts)), output.staging(opts.root) as staged:
         loaded = loader.load(opts.values, _display(opts.values, opts.root))
         model = loaded.model
         tree = render.build(loaded, opts.root / "charts")
         if (opts.root / "charts").is_dir():
             # Helm must see the schemas this run generates, not the ones committed before it.
             shutil.copytree(opts.root / "charts", staged / "charts", symlinks=True)
-        tree.write(staged)
+        tree.write(staged, unless_in=opts.root)
         if opts.hydrate:
             _hydrate(opts, loaded, tree, staged, log)
         if opts.validate:
@@ -106,6 +127,12 @@ def _blank(doc: dict[str, Any], path: tuple) -> None:
     node[path[-1]] = GENERATED
 
 
+def _unchanged_from(root: Path, inv: hydrate.Invocation) -> hydrate.Invocation:
+    """Staging holds only the files that change: helm reads the others where they are (the same bytes)."""
+    files = tuple(f if f.exists() else root / name for f, name in zip(inv.value_files, inv.value_names))
+    return dataclasses.replace(inv, value_files=files)
+
+
 def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
     model = loaded.model
     layout = Layout(model.cluster.environment)
@@ -114,11 +141,13 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
     def chart_source(name: str, version: str, repo: str) -> Path:
         return charts.resolve_chart(name, version, repo, opts.charts)
 
-    invocations = [inv for inv in (hydrate.invocation(app, staged, chart_source) for app in apps.values()) if inv is not None]
+    invocations = [_unchanged_from(opts.root, inv) for inv in (hydrate.invocation(app, staged, chart_source)
+                                                                for app in apps.values()) if inv is not None]
     if not invocations:
         return
     helm = find_helm()
-    result = hydrate.hydrate(invocations, staged, helm, opts.cache_dir / "hydrate", opts.jobs)
+    result = hydrate.hydrate(invocations, staged, helm, opts.cache_dir / "hydrate", opts.jobs,
+                             progress=Progress("helm template"))
     unexplained = []
     for inv in invocations:
         out = result.outputs[inv.app]
@@ -146,8 +175,9 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
                 continue
             text = render.yaml_file(sources, docs, what)
             tree.add(path, text)
-            (staged / path).parent.mkdir(parents=True, exist_ok=True)
-            (staged / path).write_text(text, encoding="utf-8")
+            if not output.same_on_disk(opts.root / path, tree.files[path]):
+                (staged / path).parent.mkdir(parents=True, exist_ok=True)
+                (staged / path).write_bytes(tree.files[path])
     objects = sum(len(o.docs) for o in result.outputs.values())
     log(f"hydrated {len(invocations)} apps ({objects} objects; {result.rendered} rendered, {result.cached} unchanged) "
         f"with {helm.describe()}")
@@ -179,4 +209,5 @@ def validate_on_disk(opts: Options) -> validation.Report:
     with output.locked(opts.root):
         loaded = loader.load(opts.values, _display(opts.values, opts.root))
         files = output.read_generated(opts.root)
-    return validation.validate_files(files, opts.root, loaded, loaded.model.cluster.kubernetes_version, opts.crds)
+    with memo.using(_memo(opts)):
+        return validation.validate_files(files, opts.root, loaded, loaded.model.cluster.kubernetes_version, opts.crds)

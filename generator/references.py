@@ -7,13 +7,15 @@ argument its AnalysisTemplate does not declare, a pod that could land on the wro
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from . import labels, resolve
 from .model import Model
 from .capacity import fits
-from .objects import OPERATOR_PODS, Index, Obj, containers, label_selector_matches
+from .objects import OPERATOR_PODS, Index, Obj, containers
 
 Finding = tuple  # (obj, check, path, message, model_suffix)
 
@@ -23,6 +25,15 @@ class Context(NamedTuple):
     model: Model | None
     repo: Path  # the repository checkout Argo CD would read (staging or working tree)
     builtin: frozenset = frozenset()  # (apiVersion, kind) the API server serves without any CRD
+    generated: frozenset = frozenset()  # paths of the generated tree under validation (not all of it is on disk)
+
+    def has_file(self, rel: str) -> bool:
+        rel = os.path.normpath(rel)
+        return rel in self.generated or (self.repo / rel).is_file()
+
+    def has_dir(self, rel: str) -> bool:
+        rel = os.path.normpath(rel)
+        return (self.repo / rel).is_dir() or any(p.startswith(rel + "/") for p in self.generated)
 
 
 def run(ctx: Context) -> Iterator[Finding]:
@@ -185,7 +196,7 @@ def scale_targets(ctx: Context) -> Iterator[Finding]:
 def disruption_budgets(ctx: Context) -> Iterator[Finding]:
     for pdb in ctx.index.kind("PodDisruptionBudget"):
         selector = (pdb.doc.get("spec") or {}).get("selector") or {}
-        if not any(w.namespace == pdb.namespace and label_selector_matches(selector, w.pod()[0]) for w in ctx.index.workloads):
+        if not ctx.index.pods_selected(pdb.namespace, selector):
             yield pdb, "ref.pdb", "spec.selector", "selects no pod of any workload", ()
 
 
@@ -194,8 +205,7 @@ def service_monitors(ctx: Context) -> Iterator[Finding]:
         spec = sm.doc.get("spec") or {}
         ns_sel = spec.get("namespaceSelector") or {}
         namespaces = None if ns_sel.get("any") else set(ns_sel.get("matchNames") or [sm.namespace])
-        services = [s for s in ctx.index.kind("Service")
-                    if (namespaces is None or s.namespace in namespaces) and label_selector_matches(spec.get("selector"), s.labels)]
+        services = ctx.index.services_selected(namespaces, spec.get("selector"))
         if not services:
             yield sm, "ref.service-monitor", "spec.selector", "selects no Service", ()
             continue
@@ -217,7 +227,7 @@ def network_policies(ctx: Context) -> Iterator[Finding]:
     for np in ctx.index.kind("NetworkPolicy"):
         spec = np.doc.get("spec") or {}
         sel = spec.get("podSelector") or {}
-        if sel and not any(w.namespace == np.namespace and label_selector_matches(sel, w.pod()[0]) for w in ctx.index.workloads):
+        if sel and not ctx.index.pods_selected(np.namespace, sel):
             yield np, "ref.network-policy", "spec.podSelector", "selects no pod in its namespace", ()
         for direction, peers_key in (("ingress", "from"), ("egress", "to")):
             for r, rule in enumerate(spec.get(direction) or []):
@@ -231,9 +241,7 @@ def network_policies(ctx: Context) -> Iterator[Finding]:
                         continue  # selects namespaces by other labels: nothing to resolve statically
                     if ns not in _namespaces(ctx):
                         yield np, "ref.network-policy", where + ".namespaceSelector", f"namespace {ns!r} does not exist", ()
-                    elif ns in hydrated and peer.get("podSelector") and not any(
-                        w.namespace == ns and label_selector_matches(peer["podSelector"], w.pod()[0]) for w in ctx.index.workloads
-                    ):
+                    elif ns in hydrated and peer.get("podSelector") and not ctx.index.pods_selected(ns, peer["podSelector"]):
                         yield np, "ref.network-policy", where + ".podSelector", f"selects no pod in namespace {ns!r}", ()
 
 
@@ -347,14 +355,14 @@ def applications(ctx: Context) -> Iterator[Finding]:
         refs = {s["ref"]: s for s in sources if s.get("ref")}
         for i, src in enumerate(sources):
             where = f"spec.sources[{i}]" if spec.get("sources") else "spec.source"
-            if "path" in src and not (ctx.repo / src["path"]).is_dir():
+            if "path" in src and not ctx.has_dir(src["path"]):
                 yield app, "ref.app-source", where + ".path", f"chart path {src['path']!r} does not exist in the repository", ()
             for f, vf in enumerate((src.get("helm") or {}).get("valueFiles") or []):
                 if vf.startswith("$"):
                     ref, _, rest = vf[1:].partition("/")
-                    ok = ref in refs and (ctx.repo / rest).is_file()
+                    ok = ref in refs and ctx.has_file(rest)
                 elif "path" in src:
-                    ok = (ctx.repo / src["path"] / vf).resolve().is_file()
+                    ok = ctx.has_file(f"{src['path']}/{vf}")
                 else:
                     ok = False
                 if not ok:
@@ -370,8 +378,8 @@ def applications(ctx: Context) -> Iterator[Finding]:
             yield app, "ref.app-project", "spec.destination", f"namespace {dest.get('namespace')!r} is not a destination of project {project.name!r}", ("namespace",)
         allowed = {d.get("namespace") for d in pspec.get("destinations") or []}
         if "*" not in allowed:
-            for obj in ctx.index.objs:
-                if obj.app == app.name and obj.source.startswith("rendered/") and "/apps/" not in obj.source \
+            for obj in ctx.index.by_app.get(app.name, []):
+                if obj.source.startswith("rendered/") and "/apps/" not in obj.source \
                         and obj.namespace and obj.namespace not in allowed:
                     yield (obj, "ref.app-project", "metadata.namespace", f"namespace {obj.namespace!r} is not a "
                            f"destination of project {project.name!r}: Argo CD refuses to sync it", ("namespace",))

@@ -34,7 +34,7 @@ def yaml_file(sources: list[str], docs: list[Any], notes: list[str] = ()) -> str
 
 def _where(loaded: Loaded, loc: tuple) -> str:
     """'values/services.yaml (services.waste)' for a model location (no line: it would churn every banner)."""
-    file, _, _, path = loaded.source.locate(loc)
+    file, path = loaded.source.where(loc)
     return f"{file} ({path})"
 
 

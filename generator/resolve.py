@@ -75,8 +75,35 @@ class Component:
         return self.kind in UPSTREAM_KINDS
 
 
+# Facts derived from the whole model are computed once per model object: the model is frozen, so they cannot
+# go stale. Keyed by id() with the model held, so an id is never reused while its entry lives.
+_DERIVED: dict[int, tuple[Model, dict[str, object]]] = {}
+
+
+def _once(fn):
+    name = fn.__name__
+
+    def wrapper(model: Model):
+        entry = _DERIVED.get(id(model))
+        if entry is None or entry[0] is not model:
+            if len(_DERIVED) >= 16:
+                _DERIVED.pop(next(iter(_DERIVED)))
+            entry = _DERIVED[id(model)] = (model, {})
+        cache = entry[1]
+        if name not in cache:
+            cache[name] = fn(model)
+        return cache[name]
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
 def components(model: Model) -> list[Component]:
     """Every component, in model order: platform, controllers, infra, workers, services."""
+    return list(_components(model))
+
+
+@_once
+def _components(model: Model) -> tuple[Component, ...]:
     out = [Component(model.platform.app, PLATFORM, ("platform", "app"), None, model.platform.project, None)]
     for name, ctl in model.platform.controllers.items():
         out.append(Component(name, ctl.type, ("platform", "controllers", name), ctl.namespace, ctl.project, ctl))
@@ -86,12 +113,17 @@ def components(model: Model) -> list[Component]:
         out.append(Component(name, WORKER, ("workers", name), worker.namespace, worker.project, worker))
     for name, svc in model.services.items():
         out.append(Component(name, API, ("services", name), svc.namespace, svc.project, svc))
-    return out
+    return tuple(out)
 
 
 def by_name(model: Model) -> dict[str, Component]:
+    return dict(_by_name(model))
+
+
+@_once
+def _by_name(model: Model) -> dict[str, Component]:
     out: dict[str, Component] = {}
-    for comp in components(model):
+    for comp in _components(model):
         out.setdefault(comp.name, comp)
     return out
 
@@ -151,6 +183,11 @@ def external(model: Model) -> dict[Capability, str]:
 
 def providers(model: Model) -> dict[Capability, list[str]]:
     """Capability -> the components that provide it (a well-formed model has exactly one, or an external one)."""
+    return {cap: list(names) for cap, names in _providers(model).items()}
+
+
+@_once
+def _providers(model: Model) -> dict[Capability, list[str]]:
     out: dict[Capability, list[str]] = {}
     for comp in components(model):
         for cap in provides(model, comp):
@@ -178,6 +215,11 @@ def needs(model: Model, comp: Component) -> list[tuple[Capability, tuple]]:
 
 
 def api_versions(model: Model) -> list[str]:
+    return list(_api_versions(model))
+
+
+@_once
+def _api_versions(model: Model) -> list[str]:
     """What `helm template --api-versions` gets beyond helm's built-in kinds: every custom kind the cluster serves
     (from its components and from outside), as group/version and group/version/Kind, the way Argo CD passes them."""
     kinds = {name for what, name in [*(c for comp in components(model) for c in provides(model, comp)), *external(model)]
@@ -190,7 +232,7 @@ def dependencies(model: Model, comp: Component) -> list[tuple[str, str]]:
     deps: dict[str, str] = {}
     if comp.kind != PLATFORM:
         deps[model.platform.app] = "creates its namespace"
-    found = providers(model)
+    found = _providers(model)
     wanted: dict[str, set[str]] = {}
     for (what, name), _ in needs(model, comp):
         for provider in found.get((what, name), []):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from . import capacity, policy, references, resolve, yamlio
+from . import capacity, memo, policy, references, resolve, yamlio
 from .crds import resolve_crd_dir
 from .kubeschema import Validator
 from .loader import Loaded
@@ -66,8 +67,12 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     objs, unreadable = collect(files)
     issues: list[Issue] = [Issue(path, -1, "schema", "?", "", error) for path, error in unreadable]
 
+    traced: dict[Issue, tuple[str | None, tuple]] = {}  # the model field is looked up for kept issues only
+
     def issue(obj: Obj, check: str, path: str, message: str, suffix: tuple = ()) -> Issue:
-        return Issue(obj.source, obj.index, check, obj.shown, path, message, _model_field(loaded, obj.app, suffix))
+        found = Issue(obj.source, obj.index, check, obj.shown, path, message)
+        traced.setdefault(found, (obj.app, suffix))
+        return found
 
     hydrated = [(o.source, o.doc) for o in objs if o.kind == "CustomResourceDefinition" and app_of(o.source)[1] == "crds"]
     schema = Validator(kube_version, resolve_crd_dir(crd_dir, Path(__file__).resolve().parents[1]), hydrated)
@@ -80,14 +85,16 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
             issues.append(issue(obj, "schema", f.path, f.message))
 
     index = Index(objs)
-    ctx = references.Context(index, loaded.model if loaded else None, repo, frozenset(schema.builtin_kinds()))
+    ctx = references.Context(index, loaded.model if loaded else None, repo, frozenset(schema.builtin_kinds()), frozenset(files))
     for obj, check, path, message, suffix in references.run(ctx):
         issues.append(issue(obj, check, path, message, suffix))
     manifests = [o for o in objs if app_of(o.source)[1] == "manifests"]
     levels = {ns.name: (ns.labels or {}).get(POD_SECURITY_ENFORCE, "restricted") for ns in index.kind("Namespace")}
     for obj, check, path, message, suffix in policy.pods(manifests, levels):
         issues.append(issue(obj, check, path, message, suffix))
-    issues += _credentials(files, objs, loaded, {path for path, _ in unreadable})
+    for found, trace in _credentials(files, objs, {path for path, _ in unreadable}):
+        traced.setdefault(found, trace)
+        issues.append(found)
     if loaded is not None:
         issues += _capacity(objs, loaded)
 
@@ -96,11 +103,14 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     for i in sorted(set(issues)):
         obj = by_position.get((i.source, i.doc))
         reason = waivers.get((i.check, obj.ref)) if obj is not None else None
-        (waived.append((i, reason)) if reason else kept.append(i))
-    return Report(kept, waived, len(objs))
+        if reason:
+            waived.append((i, reason))
+        else:  # positions in values/ cost a parse of the model files: only for what is printed with them
+            kept.append(dataclasses.replace(i, model=_model_field(loaded, *traced[i])) if i in traced and not i.model else i)
+    return Report(sorted(kept), waived, len(objs))
 
 
-def _credentials(files: dict[str, bytes], objs: list[Obj], loaded: Loaded | None, unreadable: set[str]) -> Iterable[Issue]:
+def _credentials(files: dict[str, bytes], objs: list[Obj], unreadable: set[str]) -> Iterable[tuple[Issue, tuple]]:
     """No plaintext credentials anywhere under rendered/ or argocd/, values files included."""
     from .errors import format_loc
 
@@ -115,8 +125,18 @@ def _credentials(files: dict[str, bytes], objs: list[Obj], loaded: Loaded | None
         else:  # values files: not objects, still scanned
             docs = [(i, d, "values", app_of(path)[2]) for i, d in enumerate(yamlio.load_all(data.decode("utf-8")))]
         for index, doc, shown, app in docs:
-            for loc, what in policy.credential_problems(doc):
-                yield Issue(path, index, "policy.credentials", shown, format_loc(loc), what, _model_field(loaded, app, ("env",)))
+            for loc, what in _credential_problems(doc):
+                yield Issue(path, index, "policy.credentials", shown, format_loc(loc), what), (app, ("env",))
+
+
+def _credential_problems(doc) -> list[tuple[tuple, str]]:
+    """policy.credential_problems, through the memo: a document's findings depend on nothing but the document."""
+    m = memo.active()
+    if m is None:
+        return list(policy.credential_problems(doc))
+    found = m.get("credentials", memo.key_of(doc),
+                  lambda: [[list(loc), what] for loc, what in policy.credential_problems(doc)])
+    return [(tuple(loc), what) for loc, what in found]
 
 
 def _capacity(objs: list[Obj], loaded: Loaded) -> Iterable[Issue]:

@@ -6,6 +6,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from . import memo
+
 
 # libyaml's emitter (5x faster on the megabytes of upstream CRDs) when present; the pure-Python one emits the
 # same bytes (tests/test_render.py checks both): block style, insertion order, lists flush with their key.
@@ -32,7 +34,11 @@ def dump(doc: Any, dumper: type = _Dumper) -> str:
 
 
 def dump_all(docs: Iterable[Any]) -> str:
-    return "---\n".join(dump(doc) for doc in docs)
+    docs = list(docs)
+    m = memo.active()
+    if m is None:
+        return "---\n".join(dump(doc) for doc in docs)
+    return m.get("dump", memo.key_of(docs), lambda: "---\n".join(dump(doc) for doc in docs))
 
 
 def banner(lines: Iterable[str]) -> str:
@@ -53,5 +59,19 @@ Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loade
 
 
 def load_all(text: str) -> list[Any]:
-    """Parse generated YAML back (tests, hydration sorting, validation): the fast C loader when present."""
+    """Parse generated YAML back (tests, hydration sorting, validation): the fast C loader when present, or the
+    memo's copy of the same text's documents (JSON reads about 10x faster than YAML)."""
+    m = memo.active()
+    if m is None:
+        return _parse(text)
+
+    def parse() -> list[Any]:
+        docs = _parse(text)
+        if not memo.json_safe(docs):
+            raise memo.Unstorable(docs)
+        return docs
+    return m.get("load", text.encode("utf-8"), parse)
+
+
+def _parse(text: str) -> list[Any]:
     return [doc for doc in yaml.load_all(text, Loader=Loader) if doc is not None]

@@ -116,8 +116,8 @@ def steps_of_a_swap(tmp_path: Path) -> int:
 
 def test_killed_at_every_step_of_the_swap_the_next_command_finds_one_whole_tree(tmp_path: Path):
     steps = steps_of_a_swap(tmp_path)
-    # 3 directories and 2 chart schemas (1 existed): 4 moved aside, 5 moved in, 2 journal writes
-    assert steps == 11
+    # only what changes moves: 4 changed files (aside and in), 2 added (in), 1 removed (aside), 2 journal writes
+    assert steps == 13
     outcomes = []
     for kill_at in range(1, steps + 1):
         for after in (False, True):

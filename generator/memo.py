@@ -1,0 +1,146 @@
+"""A content-addressed memo on disk for the pure, costly steps: the same input bytes give the stored output.
+
+Each entry is keyed by the SHA-256 of its stage and its input, under a directory named by a salt that
+changes with this package's source and the libraries whose output it stores (PyYAML, jsonschema,
+kubernetes-validate): a new generator never reads an old entry, and only the last few versions' entries
+are kept. Entries are written atomically (temp file + rename), so a killed run leaves none half-written;
+a missing, unreadable or foreign entry is computed again. Nothing is required of the cache: deleting
+`.cache/memo` only costs time, and a run without a memo (tests, `--no-cache`) computes everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any, Callable
+
+
+@cache
+def salt() -> str:
+    """Changes with this package's code and the versions of the libraries that shape stored results."""
+    from importlib.metadata import version
+
+    import yaml
+
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    libraries = [version(d) for d in ("PyYAML", "jsonschema", "kubernetes-validate")]
+    h.update(f"{libraries} {getattr(yaml, '__with_libyaml__', False)}".encode())
+    return h.hexdigest()[:16]
+
+
+KEEP = 3  # generator versions whose entries stay (a branch switch back finds its own)
+
+
+class Memo:
+    def __init__(self, root: Path):
+        self.root = root
+        self.dir = root / salt()
+        self.hits = self.misses = 0
+        self._prune()
+
+    def _prune(self) -> None:
+        """Entries of older generator versions can never be read again: keep only the KEEP most recent ones."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            os.utime(self.dir)
+            versions = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+        except OSError:
+            return
+        for old in versions[KEEP:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _path(self, stage: str, key: bytes) -> Path:
+        digest = hashlib.sha256(stage.encode() + b"\0" + key).hexdigest()
+        return self.dir / stage / digest[:2] / f"{digest}.json"
+
+    def get(self, stage: str, key: bytes, compute: Callable[[], Any]) -> Any:
+        """The stored result for (stage, key), or compute() stored. Results must survive a JSON round trip
+        unchanged (str keys, no tuples); compute() may signal that one does not by raising Unstorable."""
+        path = self._path(stage, key)
+        try:
+            with open(path, "rb") as f:
+                value = json.loads(f.read())
+            self.hits += 1
+            return value
+        except (OSError, ValueError):
+            pass
+        self.misses += 1
+        try:
+            value = compute()
+        except Unstorable as exc:
+            return exc.value
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(value, f, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            os.replace(tmp, path)
+        except (OSError, ValueError, TypeError):  # a full disk or a value JSON cannot hold: only time is lost
+            try:
+                os.unlink(tmp)
+            except (OSError, UnboundLocalError):
+                pass
+        return value
+
+
+class Unstorable(Exception):
+    """A result that a JSON round trip would change (e.g. integer mapping keys): returned, not stored."""
+
+    def __init__(self, value: Any):
+        super().__init__("not storable")
+        self.value = value
+
+
+def key_of(value: Any) -> bytes:
+    """A key for parsed YAML: its repr tells {1: x} from {"1": x} and 1 from 1.0 from True, which JSON would not,
+    and is as fast (C); deterministic for dicts, lists and scalars, which is all parsed YAML holds."""
+    return repr(value).encode("utf-8", "surrogatepass")
+
+
+def json_safe(value: Any) -> bool:
+    """Whether value survives json.dumps/json.loads unchanged (YAML may give int or bool mapping keys)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if not all(type(k) is str for k in v):
+                return False
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, float):
+            if v != v or v in (float("inf"), float("-inf")):
+                return False
+        elif not (v is None or isinstance(v, (str, int, bool))):
+            return False
+    return True
+
+
+_active: Memo | None = None
+
+
+def active() -> Memo | None:
+    return _active
+
+
+class using:
+    """with memo.using(Memo(dir)): ... — the memo the pure steps consult during one command."""
+
+    def __init__(self, m: Memo | None):
+        self.m = m
+
+    def __enter__(self) -> Memo | None:
+        global _active
+        self.prev, _active = _active, self.m
+        return self.m
+
+    def __exit__(self, *exc: Any) -> None:
+        global _active
+        _active = self.prev

@@ -1,0 +1,105 @@
+"""The memo of parsed, emitted and validated YAML changes time, never results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import REPO, copy_repo
+from generator import memo, output, pipeline, yamlio
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for top in output.MANAGED_DIRS for p in sorted((root / top).rglob("*")) if p.is_file()}
+
+
+def render(root: Path, cache: Path, use_memo: bool) -> None:
+    pipeline.render_to_disk(pipeline.Options(root=root, values=root / "values", cache=cache, memo=use_memo),
+                            log=lambda _: None)
+
+
+def test_a_render_from_the_memo_is_byte_identical_to_one_without(tmp_path: Path):
+    cache = tmp_path / "cache"
+    shutil.copytree(REPO / ".cache" / "hydrate", cache / "hydrate") if (REPO / ".cache" / "hydrate").is_dir() else None
+    cold = copy_repo(tmp_path / "cold")
+    render(cold, cache, use_memo=False)
+    assert not (cache / "memo").exists()
+    warm = copy_repo(tmp_path / "warm")
+    render(warm, cache, use_memo=True)  # fills the memo
+    m = memo.Memo(cache / "memo")
+    stored = sum(1 for _ in (cache / "memo").rglob("*.json"))
+    assert stored > 100
+    render(warm, cache, use_memo=True)  # served from it
+    assert files(warm) == files(cold)
+    assert m.root.is_dir()
+
+
+def test_a_damaged_entry_is_computed_again(tmp_path: Path):
+    m = memo.Memo(tmp_path)
+    text = "a: 1\n---\nb: [x, y]\n"
+    with memo.using(m):
+        assert yamlio.load_all(text) == [{"a": 1}, {"b": ["x", "y"]}]
+    (entry,) = list(tmp_path.rglob("*.json"))
+    entry.write_text('{"truncated', encoding="utf-8")
+    with memo.using(m):
+        assert yamlio.load_all(text) == [{"a": 1}, {"b": ["x", "y"]}]
+    assert json.loads(entry.read_text()) == [{"a": 1}, {"b": ["x", "y"]}]
+    assert (m.hits, m.misses) == (0, 2)
+    with memo.using(m):
+        yamlio.load_all(text)
+    assert m.hits == 1
+
+
+def test_what_json_would_change_is_never_stored(tmp_path: Path):
+    m = memo.Memo(tmp_path)
+    with memo.using(m):
+        assert yamlio.load_all("1: one\nx: 2\n") == [{1: "one", "x": 2}]
+        assert yamlio.load_all("1: one\nx: 2\n") == [{1: "one", "x": 2}]
+    assert not list(tmp_path.rglob("*.json"))
+    assert memo.json_safe({"a": [1, 2.5, None, True]}) and not memo.json_safe({"a": float("nan")})
+    assert not memo.json_safe([("tuple",)])
+
+
+def test_the_salt_changes_with_the_code(tmp_path: Path, monkeypatch):
+    before = memo.salt()
+    memo.salt.cache_clear()
+    fake = tmp_path / "generator"
+    shutil.copytree(Path(memo.__file__).parent, fake, ignore=shutil.ignore_patterns("__pycache__"))
+    (fake / "extra.py").write_text("X = 1\n")
+    monkeypatch.setattr(memo, "__file__", str(fake / "memo.py"))
+    try:
+        assert memo.salt() != before
+    finally:
+        memo.salt.cache_clear()
+
+
+def test_only_the_last_versions_are_kept(tmp_path: Path):
+    import os
+    import time
+    for i in range(5):
+        (tmp_path / f"old-{i}").mkdir()
+        os.utime(tmp_path / f"old-{i}", (time.time() - 100 + i, time.time() - 100 + i))
+    memo.Memo(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([memo.salt(), "old-4", "old-3"])
+
+
+def test_a_model_from_the_memo_still_points_at_file_line_and_column(tmp_path: Path):
+    """Its positions are parsed again on demand: the error is the same whether the model came from the memo or not."""
+    from conftest import edit
+    from generator import loader
+    from generator.errors import InvalidModel
+
+    root = copy_repo(tmp_path / "repo")
+    edit(root / "values" / "services.yaml", "placement: {node: k8s-api-waste}", "placement: {node: k8s-api-wast}")
+    messages = []
+    for _ in range(3):  # without the memo, filling it, served from it
+        with memo.using(memo.Memo(tmp_path / "memo") if messages else None) as m:
+            try:
+                loader.load(root / "values")
+            except InvalidModel as exc:
+                messages.append([str(p) for p in exc.problems])
+    assert m.hits == 1
+    assert messages[0] == messages[1] == messages[2]
+    assert messages[0][0].startswith("values/services.yaml:") and "k8s-api-wast" in messages[0][0]
