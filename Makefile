@@ -87,7 +87,7 @@ test: $(STAMP) ## Run the whole test suite (as root, first installs the servers 
 MUTATION_SCOPE ?= generator.checks.* generator.references.* generator.setimage.* \
 	$(foreach f,node_labels _expression _term _affinity _toleration tolerates fits,generator.capacity.x_$(f)__mutmut_*)
 MUTATION_MIN ?= 90
-mutation: $(STAMP) ## Mutation-test the modules that decide safety (mutmut, ~25 min; fails under MUTATION_MIN=90 % killed)
+mutation: $(STAMP) ## Mutation-test the modules that decide safety (mutmut; long, see README; fails under MUTATION_MIN=90 % killed)
 	@$(CRDS)
 	@rm -rf mutants && mkdir mutants
 	@echo "mutmut: mutating $(MUTATION_SCOPE); progress in mutants/mutmut.log" >&2
