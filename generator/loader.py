@@ -12,7 +12,7 @@ from typing import Annotated, Any, Iterator, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from . import checks, memo
@@ -116,6 +116,8 @@ def _plain(node: Any) -> Any:
         return float(node)
     if isinstance(node, str):
         return str(node)
+    if isinstance(node, TaggedScalar) and node.tag.value == _STR_TAG:  # `!!str 1.0`: the string '1.0'
+        return str(node.value)
     return node
 
 
@@ -235,6 +237,10 @@ def _bounds_problem(text: str) -> tuple[int, int, str] | None:
 
 
 _OPEN = {"MappingStartEvent", "SequenceStartEvent"}
+_STR_TAG = "tag:yaml.org,2002:str"
+# The YAML tags a model may carry: the plain types, written explicitly (`!!str 1.0` to keep a string a string).
+# Others (`!!binary`, `!!timestamp`, `!!set`, an application tag like `!secret`) mean nothing to the model.
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")} | {"!"}
 _CLOSE = {"MappingEndEvent", "SequenceEndEvent"}
 
 
@@ -244,6 +250,12 @@ def _bounds_in(events: Iterator[Any]) -> tuple[int, int, str] | None:
     total = 0
     for event in events:  # PyYAML's and ruamel's event classes have the same names and fields
         kind, mark = type(event).__name__, event.start_mark
+        tag = getattr(event, "tag", None)
+        tag = getattr(tag, "value", tag)  # ruamel wraps it in a Tag; libyaml gives the string
+        if tag is not None and tag not in _PLAIN_TAGS:
+            shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+            return mark.line, mark.column, (f"YAML tag {shown} is not supported: the model is plain YAML (strings, "
+                                            "numbers, booleans, lists and mappings)")
         if kind in _OPEN:
             stack.append([event.anchor, 0, total])
             total += 1
