@@ -125,13 +125,13 @@ def plan(values_dir: Path, component: str, ref: str | Ref, display_dir: str = "v
     wanted = {f: v for f, v in parsed.fields().items() if getattr(image, f) != v}
     notes = _notes(image, parsed, format_loc(image_loc))
     section_file, _ = loaded.source.sections[image_loc[0]]
-    path = values_dir / section_file.rsplit("/", 1)[-1]
+    path = values_dir / Path(section_file).name
     before = path.read_bytes()
     if not wanted:
         return Plan(component, format_loc(image_loc), path, section_file, before, before, (), notes)
     text = before.decode("utf-8")
     new_text, changes = _splice(text, image_loc, wanted, image, section_file, loaded.source)
-    _only_image_changed(text, new_text, image_loc, wanted, section_file, loaded.source)
+    _only_image_changed(text, new_text, image_loc, wanted, loaded.source)
     after = new_text.encode("utf-8")
     _validate_copy(values_dir, path.name, after, display_dir, component, wanted)
     return Plan(component, format_loc(image_loc), path, section_file, before, after, tuple(changes), notes)
@@ -288,7 +288,7 @@ def _insert(text: str, image: MappingNode, field: str, value: str) -> _Edit:
     i = names.index(after)
     key, node = pairs[i]
     kv = text[key.end_mark.index:node.start_mark.index]
-    if "\n" in kv or "#" in kv or not kv.startswith(":"):
+    if "\n" in kv or not kv.startswith(":"):  # a comment there would also end in a line break
         kv = ": "
     scalar = _scalar(value, None, bool(image.flow_style))
     nl = _line_end(text, node.end_mark.index)
@@ -297,8 +297,8 @@ def _insert(text: str, image: MappingNode, field: str, value: str) -> _Edit:
         if len(pairs) >= 2:  # copy the spacing between two existing entries
             j = i if i + 1 < len(pairs) else i - 1
             sep = text[pairs[j][1].end_mark.index:pairs[j + 1][0].start_mark.index]
-            if "#" in sep or sep.count(",") != 1:  # a comment between entries: keep the line break and indent only
-                sep = ("," + nl + sep[sep.rfind("\n") + 1:]) if "\n" in sep else ", "
+            if "#" in sep:  # a comment between entries (it ends in a line break): keep the break and the indent only
+                sep = "," + nl + sep[sep.rfind("\n") + 1:]
         head = sep + field + kv
         return _Edit(node.end_mark.index, node.end_mark.index, head + scalar, len(head), field, None, value)
     indent = " " * key.start_mark.column
@@ -325,7 +325,7 @@ def _splice(text: str, image_loc: Loc, wanted: dict[str, str], image: Image, dis
     for e in sorted(edits, key=lambda e: e.start):
         out += [text[pos:e.start], e.replacement]
         line = text.count("\n", 0, e.start) + 1 + shift + e.replacement.count("\n", 0, e.value_at)
-        added = e.replacement.count("\n") - text.count("\n", e.start, e.end)
+        added = e.replacement.count("\n")  # what it replaces is on one line (_replace refuses more)
         changes.append(Change(display, line, format_loc(image_loc + (e.field,)), e.old, e.new, added_line=added > 0))
         shift += added
         pos = e.end
@@ -333,8 +333,7 @@ def _splice(text: str, image_loc: Loc, wanted: dict[str, str], image: Image, dis
     return "".join(out), changes
 
 
-def _only_image_changed(old_text: str, new_text: str, image_loc: Loc, wanted: dict[str, str], display: str,
-                        source: loader.Source) -> None:
+def _only_image_changed(old_text: str, new_text: str, image_loc: Loc, wanted: dict[str, str], source: loader.Source) -> None:
     """Belt and braces: the file must mean exactly what it meant before, except the fields set.
 
     Catches what a splice cannot see, e.g. an image shared through a YAML anchor (the edit would move
@@ -347,8 +346,8 @@ def _only_image_changed(old_text: str, new_text: str, image_loc: Loc, wanted: di
     node.update(wanted)
     try:
         got = loader._plain(_yaml().load(new_text))
-    except YAMLError as exc:
-        got = exc
+    except YAMLError:
+        got = None  # no longer YAML at all
     if got != expected:
         file, line, col, path = source.locate(image_loc)
         raise InvalidModel([Problem(file, line, col, path, "cannot be edited in place: the edit would change more than "
@@ -399,7 +398,7 @@ def write(p: Plan) -> None:
 def _generated(root: Path) -> dict[str, bytes]:
     files = {}
     for top in output.MANAGED_DIRS:
-        for path in sorted((root / top).rglob("*")) if (root / top).is_dir() else []:
+        for path in sorted((root / top).rglob("*")):  # nothing when the folder is missing
             if path.is_file():
                 files[path.relative_to(root).as_posix()] = path.read_bytes()
     for path in sorted(root.glob("charts/*/values.schema.json")):

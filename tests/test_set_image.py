@@ -506,3 +506,276 @@ def test_a_value_starting_like_a_yaml_tag_character_is_still_replaced():
     mapping = setimage._find(setimage._yaml().compose(text), ("x", "image"))
     edit = setimage._replace(text, mapping, "tag", "X2", "X1")
     assert text[:edit.start] + edit.replacement + text[edit.end:] == text.replace("X1", "X2")
+
+
+# ---------------------------------------------------------------- every message whole, and the write path
+
+WITH_IMAGE = "components with an image: both, digest-block, digest-flow, double, hello, postgresql, single"
+IMMUTABLE = "is not immutable: use a full version (v1.2.3, 16.10, 3.13.7-management), a build tag sha-<hex>, or a digest"
+
+
+@pytest.mark.parametrize("component,ref,stderr", [
+    ("zzz", "v1.0.1", f"values/: zzz: no component named 'zzz' ({WITH_IMAGE})"),
+    ("helo", "v1.0.1", "values/services.yaml:5:1: services.helo: no component named 'helo' (did you mean 'hello'?)"),
+    ("hallo-welt", "v1.0.1", f"values/: hallo-welt: no component named 'hallo-welt' ({WITH_IMAGE})"),  # 0.53 like hello: no guess
+    ("monitoring", "v1.0.1", "values/infra.yaml:23:3: infra.monitoring: component 'monitoring' has no image: it is "
+                             "kube-prometheus-stack, whose images come from its upstream chart kube-prometheus-stack 88.5.3 "
+                             f"({WITH_IMAGE})"),
+    ("platform", "v1.0.1", "values/base.yaml:37:1: platform: component 'platform' has no image: it is the platform app "
+                           f"(namespaces, their policies, the ingress) and runs no image of its own ({WITH_IMAGE})"),
+    ("both", "v9", f"values/services.yaml:67:52: services.both.image.tag: tag 'v9' {IMMUTABLE}"),
+    ("hello", "a/b", f"values/services.yaml:9:53: services.hello.image.tag: tag 'a/b' {IMMUTABLE}; give the tag alone "
+                     "(v0.6.1), not repository:tag"),
+    ("hello", "a:b", f"values/services.yaml:9:53: services.hello.image.tag: tag 'a:b' {IMMUTABLE}; give the tag alone "
+                     "(v0.6.1), not repository:tag"),
+    # split at the first @: the rest is the digest; a missing digest field is reported at the image
+    ("hello", "x@y@z", "values/services.yaml:9:5: services.hello.image.digest: 'y@z' is not a digest (sha256: followed by "
+                       f"64 hex digits)\nvalues/services.yaml:9:53: services.hello.image.tag: tag 'x' {IMMUTABLE}"),
+])
+def test_refusals_are_whole_located_messages(tmp_path: Path, component: str, ref: str, stderr: str):
+    values = commented_copy(tmp_path)
+    before = files(values)
+    result = run(tmp_path, component, ref)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", stderr + "\n")
+    assert files(values) == before
+
+
+def test_a_component_kind_without_an_image_field_says_so(monkeypatch: pytest.MonkeyPatch):
+    """Neither the platform app nor an upstream chart: the generic reason (no such kind in the model today)."""
+    loaded = load(COMMENTED)
+    real = setimage.resolve.components
+    imageless = lambda model: [c if c.name != "hello" else
+                               setimage.resolve.Component(c.name, c.kind, c.loc, object(), c.project, c.namespace)
+                               for c in real(model)]
+    monkeypatch.setattr(setimage.resolve, "components", imageless)
+    with pytest.raises(InvalidModel) as exc:
+        setimage._component(loaded, "hello")
+    assert [str(p) for p in exc.value.problems] == [
+        "values/services.yaml:7:3: services.hello: component 'hello' has no image: a api component has no image field "
+        "(components with an image: both, digest-block, digest-flow, double, postgresql, single)"]
+
+
+@pytest.mark.parametrize("component,ref,note", [
+    ("hello", DIGEST4, "note: services.hello.image.tag stays 1.0.0 (the image is now pinned by tag and digest; the digest "
+                       "decides what runs)"),
+    ("digest-block", "v2.0.0", "note: services.digest-block.image.digest stays sha256:" + "1" * 64 + ": the digest decides "
+                               "what runs, so the new tag changes nothing in the cluster; set both with v2.0.0@sha256:<hex>"),
+    ("both", DIGEST4, "note: services.both.image.tag stays sha-abc1234 (the image is now pinned by tag and digest; the digest "
+                      "decides what runs)"),
+    ("both", "sha-def5678", "note: services.both.image.digest stays sha256:" + "3" * 64 + ": the digest decides what runs, "
+                            "so the new tag changes nothing in the cluster; set both with sha-def5678@sha256:<hex>"),
+])
+def test_a_kept_field_is_noted_in_full(tmp_path: Path, component: str, ref: str, note: str):
+    commented_copy(tmp_path)
+    result = run(tmp_path, component, ref)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [note, "not rendered (--no-render): run `make render` before committing"]
+
+
+@pytest.mark.parametrize("component,ref", [("hello", "v1.0.1"), ("both", f"sha-def5678@{DIGEST4}"), ("digest-block", DIGEST4),
+                                           ("hello", f"v1.0.1@{DIGEST4}")])
+def test_no_note_when_nothing_is_kept_that_decides(component: str, ref: str):
+    p = setimage.plan(COMMENTED, component, ref)
+    assert p.notes == ()
+
+
+def test_an_unsupported_value_is_refused_at_the_image_with_how_it_is_written(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    path = values / "services.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace('tag:    "1.0.0"', "tag: !!str 1.0.0"), encoding="utf-8")
+    before = files(values)
+    result = run(tmp_path, "double", "v1.0.1")
+    assert (result.exit_code, result.stderr) == (2, "values/services.yaml:30:5: services.double.image: cannot be edited in "
+                                                     "place: its tag carries a YAML tag or anchor; set it by hand\n")
+    assert files(values) == before
+
+
+def test_an_anchored_image_is_refused_in_full(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    path = values / "services.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("image: {repository: registry.example.org/hello, tag: 1.0.0}",
+                        "image: &shared {repository: registry.example.org/hello, tag: 1.0.0}")
+    path.write_text(text.replace("image: {  repository:   registry.example.org/single ,   tag:  '1.0.0'   }", "image: *shared"),
+                    encoding="utf-8")
+    result = run(tmp_path, "hello", "v1.0.1")
+    assert (result.exit_code, result.stderr) == (2, "values/services.yaml:9:5: services.hello.image: cannot be edited in place: "
+                                                     "the edit would change more than this image (is it shared through a YAML "
+                                                     "anchor?); set it by hand\n")
+
+
+def test_a_text_that_no_longer_parses_is_refused_as_a_changed_meaning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    values = commented_copy(tmp_path)
+    monkeypatch.setattr(setimage, "_scalar", lambda value, style, flow: "'broken")  # an unclosed quote
+    result = run(tmp_path, "hello", "v1.0.1")
+    assert result.exit_code == 2 and "services.hello.image: cannot be edited in place: the edit would change more" in result.stderr
+    assert files(values) == files(COMMENTED)
+
+
+def test_the_problem_of_a_file_changed_meanwhile_names_the_file(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    p = setimage.plan(values, "hello", "v1.0.1")
+    (values / "services.yaml").write_bytes(b"# theirs\n" + p.before)
+    with pytest.raises(InvalidModel) as exc:
+        setimage.write(p)
+    assert [str(x) for x in exc.value.problems] == [
+        "values/services.yaml: changed on disk while set-image ran; nothing was written, run it again"]
+
+
+def test_write_keeps_the_mode_and_leaves_no_temporary_file(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    (values / "services.yaml").chmod(0o640)
+    p = setimage.plan(values, "hello", "v1.0.1")
+    setimage.write(p)
+    assert (values / "services.yaml").read_bytes() == p.after
+    assert (values / "services.yaml").stat().st_mode & 0o7777 == 0o640
+    assert sorted(x.name for x in values.iterdir()) == sorted(x.name for x in COMMENTED.iterdir())
+
+
+def test_a_failed_write_removes_its_temporary_file_and_keeps_the_old_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    values = commented_copy(tmp_path)
+    p = setimage.plan(values, "hello", "v1.0.1")
+    seen = []
+
+    def fail(src, dst):
+        seen.append(Path(src))
+        raise OSError("disk full")
+
+    monkeypatch.setattr(setimage.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        setimage.write(p)
+    assert files(values) == files(COMMENTED)  # no temp file left beside it, the model file untouched
+    (tmp,) = seen
+    # beside the target (a rename within one file system) under a name the loader skips: hidden, no .yaml/.yml suffix
+    assert tmp.parent == values and tmp.name.startswith(".services.yaml.") and tmp.name.endswith(".tmp")
+
+
+def test_a_symlinked_model_file_stays_a_symlink(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    real = tmp_path / "elsewhere.yaml"
+    (values / "services.yaml").rename(real)
+    (values / "services.yaml").symlink_to(real)
+    p = setimage.plan(values, "hello", "v1.0.1")
+    setimage.write(p)
+    assert (values / "services.yaml").is_symlink() and real.read_bytes() == p.after
+
+
+def test_set_image_without_render_or_with_nothing_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    values = commented_copy(tmp_path)
+    monkeypatch.setattr(pipeline, "render_to_disk", lambda *a, **k: pytest.fail("no render was asked for"))
+    noop = setimage.set_image(tmp_path, "single", "1.0.0", render=False)
+    assert (noop.written, noop.rendered, noop.plan.noop) == (False, (), True)
+    done = setimage.set_image(tmp_path, "hello", "v1.0.1", render=False)
+    assert (done.written, done.rendered, done.plan.noop) == (True, (), False)
+    assert (values / "services.yaml").read_bytes() == done.plan.after
+
+
+@pytest.mark.parametrize("hydrate", [True, False])
+def test_set_image_renders_as_render_does_and_reports_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hydrate: bool):
+    commented_copy(tmp_path)
+    for rel in ("rendered/prod/values/hello.yaml", "rendered/prod/values/gone.yaml", "argocd/root.yaml", "charts/api/values.schema.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("old\n")
+    calls, mine = [], lambda _: None
+
+    def render(opts, log=None):
+        assert log is mine
+        calls.append(opts)
+        (tmp_path / "rendered/prod/values/hello.yaml").write_text("new\n")
+        (tmp_path / "rendered/prod/values/gone.yaml").unlink()
+        (tmp_path / "rendered/prod/values/added.yaml").write_text("new\n")
+        (tmp_path / "charts/api/values.schema.json").write_text("new\n")
+
+    monkeypatch.setattr(pipeline, "render_to_disk", render)
+    crds = tmp_path / "crds"
+    kwargs = {"hydrate": hydrate} if not hydrate else {}  # hydrating (and validating) is the default
+    result = setimage.set_image(tmp_path, "hello", "v1.0.1", crds=crds, log=mine, **kwargs)
+    (opts,) = calls
+    assert (opts.root, opts.values, opts.hydrate, opts.validate, opts.crds) == (tmp_path, tmp_path / "values", hydrate, hydrate, crds)
+    assert result.plan.component == "hello" and result.written and result.rendered == (
+        "charts/api/values.schema.json", "rendered/prod/values/added.yaml", "rendered/prod/values/gone.yaml",
+        "rendered/prod/values/hello.yaml")
+
+
+def test_display_dir_is_relative_to_the_root_when_inside_it(tmp_path: Path):
+    assert setimage.display_dir(tmp_path / "values", tmp_path) == "values"
+    assert setimage.display_dir(tmp_path / "a" / "values", tmp_path) == "a/values"
+    assert setimage.display_dir(tmp_path / "values", tmp_path / "other") == (tmp_path / "values").as_posix()
+
+
+def test_a_plan_says_what_it_edits(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    p = setimage.plan(values, "hello", setimage.Ref(tag="v1.0.1"))  # a parsed Ref is taken as it is
+    assert (p.component, p.field, p.path, p.display, p.before) == (
+        "hello", "services.hello.image", values / "services.yaml", "values/services.yaml", (values / "services.yaml").read_bytes())
+    assert [str(c) for c in p.changes] == ["values/services.yaml:9: services.hello.image.tag: 1.0.0 → v1.0.1"] and not p.noop
+    same = setimage.plan(values, "hello", "1.0.0")
+    assert (same.component, same.field, same.path, same.display, same.changes, same.noop) == (
+        "hello", "services.hello.image", values / "services.yaml", "values/services.yaml", (), True)
+    nested = setimage.plan(values, "hello", "v1.0.1", display_dir="deploy/values")
+    assert (nested.path, nested.display) == (values / "services.yaml", "deploy/values/services.yaml")
+
+
+def test_messages_name_the_model_directory_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    values = commented_copy(tmp_path)
+    with pytest.raises(InvalidModel, match=r"^deploy/values/: zzz: no component named"):
+        setimage.plan(values, "zzz", "v1.0.1", display_dir="deploy/values")
+    monkeypatch.setattr(setimage, "_scalar", lambda value, style, flow: "16.11")  # breaks the edited copy's load
+    monkeypatch.setattr(setimage, "_only_image_changed", lambda *a: None)
+    with pytest.raises(InvalidModel, match=r"^deploy/values/services\.yaml:\d+:\d+: services\.hello\.image\.tag: input"):
+        setimage.plan(values, "hello", "v1.0.1", display_dir="deploy/values")
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(values, outside / "values")
+    (tmp_path / "root").mkdir()
+    with pytest.raises(InvalidModel, match=rf"^{re.escape((outside / 'values').as_posix())}/: zzz: no component"):
+        setimage.set_image(tmp_path / "root", "zzz", "v1.0.1", values=outside / "values", render=False)
+
+
+def test_the_edited_copy_holds_every_model_file(tmp_path: Path):
+    """A .yml file is part of the model too: the copy that is checked must have it, or its sections would be missing."""
+    values = commented_copy(tmp_path)
+    (values / "infra.yaml").rename(values / "infra.yml")
+    (values / "notes").mkdir()  # a folder is not part of the model
+    result = run(tmp_path, "hello", "v1.0.1")
+    assert result.exit_code == 0, result.output
+    assert load(values).model.services["hello"].image.tag == "v1.0.1"
+
+
+def test_two_edits_report_the_lines_of_the_new_text(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    result = run(tmp_path, "digest-block", f"v2.0.0@{DIGEST4}")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "values/services.yaml:46: services.digest-block.image.tag: (not set) → v2.0.0 (added line)",
+        f"values/services.yaml:47: services.digest-block.image.digest: sha256:{'1' * 64} → {DIGEST4}"]
+    lines = (values / "services.yaml").read_text(encoding="utf-8").splitlines()
+    assert lines[45] == "      tag: v2.0.0" and lines[46] == f"      digest: {DIGEST4}"
+
+
+def test_an_image_that_comes_from_a_merge_key_is_refused(tmp_path: Path):
+    values = commented_copy(tmp_path)
+    path = values / "services.yaml"
+    text = path.read_text(encoding="utf-8").replace("  single:\n", "  single: &single\n", 1)
+    both = "    image: {repository: registry.example.org/both, tag: sha-abc1234, digest: sha256:" + "3" * 64 + "}\n"
+    assert text.count(both) == 1
+    path.write_text(text.replace(both, "    <<: *single\n"), encoding="utf-8")
+    assert load(values).model.services["both"].image.repository == "registry.example.org/single"
+    result = run(tmp_path, "both", "v1.0.1")  # refused where the merged-in image is written
+    assert (result.exit_code, result.stderr) == (2, "values/services.yaml:21:5: services.both.image: cannot be edited in "
+                                                     "place: services.both.image is not written out as such in the file (a "
+                                                     "YAML merge key or alias?); set it by hand\n")
+
+
+def test_a_value_that_is_not_a_mapping_cannot_be_found_as_one():
+    with pytest.raises(setimage._Unsupported) as err:
+        setimage._find(setimage._yaml().compose("x:\n  image: r.example.org/x:v1\n"), ("x", "image"))
+    assert str(err.value) == "x.image is not a mapping"
+
+
+def test_a_model_without_any_image_says_none(monkeypatch: pytest.MonkeyPatch):
+    loaded = load(COMMENTED)
+    platform_only = [c for c in setimage.resolve.components(loaded.model) if c.kind == setimage.resolve.PLATFORM]
+    monkeypatch.setattr(setimage.resolve, "components", lambda model: platform_only)
+    with pytest.raises(InvalidModel) as exc:
+        setimage._component(loaded, "zzz")
+    assert [str(p) for p in exc.value.problems] == ["values/: zzz: no component named 'zzz' (components with an image: none)"]
