@@ -187,8 +187,9 @@ def placement_fits_node(model: Model) -> Iterator[Finding]:
         for taint in node.taints:
             if taint.effect != "PreferNoSchedule" and not any(t.tolerates(taint) for t in tols):
                 shown = f"{taint.key}={taint.value}:{taint.effect}" if taint.value else f"{taint.key}:{taint.effect}"
-                yield Finding(loc + ("tolerations",) if placement.tolerations is not None else loc + ("node",),
-                              f"does not tolerate taint {shown} of node {placement.node!r}; pods would stay Pending")
+                # only written tolerations can miss a taint: by default a placement tolerates its node's taints
+                yield Finding(loc + ("tolerations",), f"does not tolerate taint {shown} of node {placement.node!r}; pods would "
+                                                     "stay Pending")
 
 
 # Capacity is counted from the rendered pods after hydration (capacity.py, reported by validation), so
@@ -299,26 +300,21 @@ def acyclic_dependencies(model: Model) -> Iterator[Finding]:
     graph = {c.name: [d for d, _ in resolve.dependencies(model, c) if d in known and d != c.name] for c in known.values()}
     state: dict[str, int] = {}
     stack: list[str] = []
-    reported: set[frozenset] = set()
 
     def visit(node: str) -> Iterator[Finding]:
         state[node] = 1
         stack.append(node)
         for dep in graph[node]:
-            if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
-                key = frozenset(cycle)
-                if key not in reported:
-                    reported.add(key)
-                    # Any edge may be the mistake: say it at each, read from there (a → b → … → a).
-                    ring = cycle[:-1]
-                    for i, a in enumerate(ring):
-                        b = ring[(i + 1) % len(ring)]
-                        declared = getattr(known[a].spec, "depends_on", [])
-                        at = known[a].loc + (("dependsOn", declared.index(b)) if b in declared else ())
-                        how = "" if b in declared else f" ({dict(resolve.dependencies(model, known[a]))[b]}, implied)"
-                        yield Finding(at, f"dependency cycle: {' → '.join(ring[i:] + ring[:i] + [a])}{how}; "
-                                          f"this is one of its {len(ring)} edges, remove one")
+            if state.get(dep) == 1:  # a back edge: each is met once, so each cycle it closes is said once
+                ring = stack[stack.index(dep):]
+                # Any edge may be the mistake: say it at each, read from there (a → b → … → a).
+                for i, a in enumerate(ring):
+                    b = ring[(i + 1) % len(ring)]
+                    declared = getattr(known[a].spec, "depends_on", [])
+                    at = known[a].loc + (("dependsOn", declared.index(b)) if b in declared else ())
+                    how = "" if b in declared else f" ({dict(resolve.dependencies(model, known[a]))[b]}, implied)"
+                    yield Finding(at, f"dependency cycle: {' → '.join(ring[i:] + ring[:i] + [a])}{how}; "
+                                      f"this is one of its {len(ring)} edges, remove one")
             elif dep not in state:
                 yield from visit(dep)
         stack.pop()

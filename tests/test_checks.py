@@ -80,6 +80,7 @@ def test_rule_fails_on_broken_model(name, case, model_dir):
 
 NS = "known: api, argo-rollouts, aws-ebs-csi-driver, aws-load-balancer-controller, data, messaging, metrics-server, monitoring, monitoring-node, workers"
 AUTH_PLACEMENT = "    placement: {node: k8s-api-auth}\n"
+REDIS_TAINT = '      - {key: node-role.kubernetes.io/infrastructure, value: "true", effect: NoSchedule}\n  k8s-monitoring:'  # k8s-redis's
 # case -> (rule, [(file, old, new)], only the findings whose loc starts with this, [(loc, message)])
 # A message ending in "…" is compared up to there.
 BRANCHES = {
@@ -160,6 +161,54 @@ BRANCHES = {
     "external-and-provided-ingress-class": ("capabilities_provided", [("platform.yaml", "  external:\n", "  external:\n    ingressClasses: {alb: the cloud}\n")],
                                             (), [(("platform", "external", "ingressClasses", "alb"),
                                                   "ingress class alb is declared external but aws-load-balancer-controller provides it")]),
+    "selector-too-wide-by-the-nodes-labels": ("placement_fits_node", [("cluster.yaml", "labels: {workload: api, domain: userinfo}",
+                                                                      "labels: {workload: api, domain: auth}")], ("services", "auth"),
+                                              # no nodeSelector written: the node's labels are the selector, said at `node`
+                                              [(("services", "auth", "placement", "node"), "node selector {'workload': 'api', "
+                                                "'domain': 'auth'} also matches k8s-api-userinfo; pods could land off 'k8s-api-auth'")]),
+    "taints-with-and-without-value": ("placement_fits_node", [
+        ("cluster.yaml", REDIS_TAINT, REDIS_TAINT.replace("  k8s-monitoring:", "      - {key: dedicated, effect: NoExecute}\n"
+                                                                             "      - {key: spot, effect: PreferNoSchedule}\n  k8s-monitoring:")),
+        ("infra.yaml", "placement: {node: k8s-redis}", "placement: {node: k8s-redis, tolerations: []}")], (),
+        [(("infra", "redis", "placement", "tolerations"), "does not tolerate taint node-role.kubernetes.io/infrastructure=true:"
+                                                          "NoSchedule of node 'k8s-redis'; pods would stay Pending"),
+         (("infra", "redis", "placement", "tolerations"), "does not tolerate taint dedicated:NoExecute of node 'k8s-redis'; pods "
+                                                          "would stay Pending")]),  # PreferNoSchedule only prefers: no finding
+    "cycle-through-an-implied-edge": ("acyclic_dependencies", [("infra.yaml", "    placement: {node: k8s-monitoring}\n",
+                                                                "    placement: {node: k8s-monitoring}\n    dependsOn: [auth]\n")], (),
+        # auth's ServiceMonitor and PrometheusRule need monitoring's CRDs: an edge nobody wrote, said at auth itself and why
+        [(("infra", "monitoring", "dependsOn", 0), "dependency cycle: monitoring → auth → monitoring; this is one of its 2 edges, remove one"),
+         (("services", "auth"), "dependency cycle: auth → monitoring → auth (provides PrometheusRule, ServiceMonitor, implied); this is "
+                                "one of its 2 edges, remove one"),
+         (("infra", "monitoring", "dependsOn", 0), "dependency cycle: monitoring → auth → postgresql → monitoring; this is one of its 3 "
+                                                   "edges, remove one"),
+         (("services", "auth", "dependsOn", 0), "dependency cycle: auth → postgresql → monitoring → auth; this is one of its 3 edges, "
+                                                "remove one"),
+         (("infra", "postgresql"), "dependency cycle: postgresql → monitoring → auth → postgresql (provides PrometheusRule, "
+                                   "ServiceMonitor, implied); this is one of its 3 edges, remove one"),
+         (("infra", "monitoring", "dependsOn", 0), "dependency cycle: monitoring → auth → redis → monitoring; this is one of its 3 "
+                                                   "edges, remove one"),
+         (("services", "auth", "dependsOn", 1), "dependency cycle: auth → redis → monitoring → auth; this is one of its 3 edges, "
+                                                "remove one"),
+         (("infra", "redis"), "dependency cycle: redis → monitoring → auth → redis (provides PrometheusRule, ServiceMonitor, "
+                              "implied); this is one of its 3 edges, remove one")]),
+    "grafana-admin-password-key": ("secrets_exist", [("secrets.yaml", "keys: [admin-user, admin-password]", "keys: [admin-user]")], (),
+                                   [(("infra", "monitoring", "grafana", "adminPasswordKey"),
+                                     "secret 'grafana-admin' has no key 'admin-password' (known: admin-user)")]),
+    "grafana-admin-secret-undeclared": ("secrets_exist", [("infra.yaml", "adminSecret: grafana-admin", "adminSecret: grafana-admins")], (),
+                                        [(("infra", "monitoring", "grafana", "adminSecret"),
+                                          "secret 'grafana-admins' is not declared in secrets (did you mean 'grafana-admin'?)")] * 2),
+    "selector-partly-matching": ("placement_fits_node", [("workers.yaml", "placement: {node: k8s-worker-ai}",
+                                                          "placement: {node: k8s-worker-ai, nodeSelector: {workload: worker-ai, gpu: 'true'}}")],
+                                 (), [(("workers", "ai-worker", "placement", "nodeSelector"),  # only the labels that differ
+                                       "node selector {'gpu': 'true'} does not match node 'k8s-worker-ai' (its labels: "
+                                       "{'workload': 'worker-ai'})")]),
+    "unknown-node-then-an-untolerated-taint": ("placement_fits_node", [
+        ("services.yaml", AUTH_PLACEMENT, "    placement: {node: k8s-api-nowhere}\n"),
+        ("infra.yaml", "placement: {node: k8s-redis}", "placement: {node: k8s-redis, tolerations: []}")], (),
+        # the unknown node is nodes_exist's to report; the placements after it are still checked
+        [(("infra", "redis", "placement", "tolerations"), "does not tolerate taint node-role.kubernetes.io/infrastructure=true:"
+                                                          "NoSchedule of node 'k8s-redis'; pods would stay Pending")]),
     "redis-maxmemory-at-the-limit": ("redis_memory", [("infra.yaml", "maxmemory: 1Gi", "maxmemory: 2Gi")], (),
                                      [(("infra", "redis", "maxmemory"),
                                        "maxmemory 2Gi must stay below the memory limit 2Gi (the OOM killer would strike first)")]),
@@ -185,3 +234,12 @@ def test_a_database_without_any_postgresql_component_says_none(eco2):
     found = [(f.loc, f.message) for f in checks.databases_have_a_server(without)]
     assert found[0] == (("services", "auth", "database"),
                         "uses database 'auth' but dependsOn names no PostgreSQL component (PostgreSQL components: none)")
+
+
+def test_workers_without_a_messaging_section(model_dir):
+    (model_dir / "messaging.yaml").unlink()
+    model = load(model_dir, run_checks=False).model
+    assert model.messaging is None
+    assert [(f.loc, f.message) for f in checks.messaging_references(model)] == [
+        (("workers", name, "queues"), "workers consume queues, but the model has no messaging section") for name in model.workers]
+    assert list(checks.queues_have_consumers(model)) == []
