@@ -10,16 +10,14 @@ for a DaemonSet. Pure functions, no I/O: validation feeds in the objects and rep
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from . import resolve
 from .errors import Finding, format_loc
 from .model import Model, Node, Taint, Toleration
 from .objects import Obj
-from .quantity import cpu_millis, format_bytes, memory_bytes
+from .quantity import cpu_millis, format_bytes, kubernetes_quantity, memory_bytes
 
 
 @dataclass(frozen=True)
@@ -46,36 +44,15 @@ class PodLoad:
 # ---------------------------------------------------------------- requests
 
 
-# Kubernetes quantities the strict model parsers (quantity.py) refuse but the API server accepts: decimals
-# with a suffix ("1.5Gi"), exponents ("1e3"), sub-milli units. Charts render them; count them right.
-_QUANTITY = re.compile(r"^([+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:[eE]([+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$")
-_FACTOR = {None: Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
-           "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-           "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-           **{s: Decimal(2) ** (10 * (i + 1)) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))}}
-
-
-def _lenient(value: str) -> Decimal:
-    match = _QUANTITY.match(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity")
-    number, exponent, suffix = match.groups()
-    try:
-        amount = Decimal(number)
-    except InvalidOperation as exc:  # pragma: no cover - the pattern only lets numbers through
-        raise ValueError(f"{value!r} is not a Kubernetes quantity") from exc
-    return amount * (Decimal(10) ** int(exponent) if exponent else _FACTOR[suffix])
-
-
 def _amount(value: Any, strict, scale: int) -> int:
-    """A quantity by the model's own parser, else the API server's wider syntax (finer amounts round up, as it
-    does); unreadable: 0 (schema validation reports it)."""
+    """A quantity by the model's own parser, else the API server's wider syntax ("1.5Gi", "1e3", sub-milli units,
+    which charts render; finer amounts round up, as it does); unreadable: 0 (schema validation reports it)."""
     text = str(value).strip()
     try:
         return strict(text)
     except ValueError:
         try:
-            return math.ceil(_lenient(text) * scale)
+            return math.ceil(kubernetes_quantity(text) * scale)
         except ValueError:
             return 0
 

@@ -10,6 +10,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import yaml
 
 from . import credentials, labels, yamlio
 from .errors import UsageError
+from .quantity import kubernetes_quantity
 
 TOPS = ("rendered", "argocd")
 WORKING_TREE = "working tree"
@@ -534,18 +536,17 @@ def _is_argo(key: Key) -> bool:
     return key.api_version.startswith("argoproj.io/")
 
 
-def _quantity(value: Any) -> int | None:
-    """Bytes of a storage quantity ('10Gi', '500M', '1e9', 1073741824); None when it is not one."""
+def _quantity(value: Any) -> Decimal | None:
+    """A storage quantity ('10Gi', '500M', '1e9', 1073741824) in bytes, by the API server's grammar; None when it is
+    not one (then no shrink can be told)."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        return int(value)
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E)?\s*", str(value))
-    if not match:
+        return Decimal(value)
+    try:
+        return kubernetes_quantity(str(value).strip())
+    except ValueError:
         return None
-    factors = {None: 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-               "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-    return int(float(match.group(1)) * factors[match.group(2)])
 
 
 def _is_volume_size(parts: tuple) -> bool:
@@ -564,7 +565,7 @@ def _queue_names(definitions: Any) -> set[str]:
     return {str(q["name"]) for q in queues or [] if isinstance(q, dict) and "name" in q}
 
 
-def _queues_of(key: Key, doc: Any) -> set[str] | None:
+def _queues_of(key: Key | None, doc: Any) -> set[str] | None:
     """Queues a RabbitMQ definitions source declares: values `definitions`, or a ConfigMap's definitions.json."""
     if not isinstance(doc, dict):
         return None
@@ -632,10 +633,10 @@ def _dangers(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]]
     seen: set[tuple] = set()
     manifest_shrinks: set[tuple] = set()
 
-    def add(danger: Danger, dedupe: tuple | None = None) -> None:
-        ident = dedupe or (danger.rule, danger.message)
-        if ident not in seen:
-            seen.add(ident)
+    def add(danger: Danger) -> None:
+        # Once per message: a queue declared in an app's values and in its ConfigMap has the same group and message.
+        if (danger.rule, danger.message) not in seen:
+            seen.add((danger.rule, danger.message))
             out.append(danger)
 
     shrinks: list[tuple[Key, str, Any, Any]] = []
@@ -665,13 +666,12 @@ def _dangers(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]]
                         shrinks.append((ref, format_path(parts), a, b))
                         if ref.kind != VALUES_KIND:
                             manifest_shrinks.add((ref.env, ref.app, str(a), str(b)))
-        old_queues = _queues_of(old_key, old) if old_key else None
-        new_queues = _queues_of(new_key, new) if new_key else set()
+        old_queues = _queues_of(old_key, old)  # None where there is no old side (its doc is None)
+        new_queues = _queues_of(new_key, new)
         if old_queues:
             for queue in sorted(old_queues - (new_queues or set())):
                 add(Danger("queue-removed", ref.group, f"{ref.group}: queue {queue} removed from the RabbitMQ "
-                                                       f"definitions: the messages in it are lost"),
-                    ("queue-removed", ref.env, ref.app, queue))
+                                                       f"definitions: the messages in it are lost"))
     for ref, path, a, b in shrinks:
         # The values file and the hydrated volume template say the same thing: name it once, at the object.
         if ref.kind == VALUES_KIND and (ref.env, ref.app, str(a), str(b)) in manifest_shrinks:

@@ -1,0 +1,234 @@
+"""The diff's danger rules on small trees: each rule fires alone, with its rule name, group and whole message, and
+each safe neighbour of it does not. (tests/test_diff.py runs the same rules end to end through git and the CLI.)
+
+What is dangerous is Kubernetes' and Argo CD's behaviour, not this code's: deleting an Application with the
+resources finalizer deletes what it deployed; a namespace, a PVC or a CRD takes its contents with it; a
+StatefulSet's volumeClaimTemplates and volume sizes cannot shrink; a narrowed AppProject stops the syncs it no
+longer allows; a queue removed from the RabbitMQ definitions loses its messages.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import semdiff
+from generator.quantity import kubernetes_quantity
+
+
+def snap(label: str, files: dict[str, list[dict[str, Any]]]) -> semdiff.Snapshot:
+    return semdiff.Snapshot(label, {path: yaml.safe_dump_all(docs, sort_keys=False).encode() for path, docs in files.items()})
+
+
+def dangers(old: dict[str, list[dict]], new: dict[str, list[dict]]) -> list[tuple[str, str, str]]:
+    return [(d.rule, d.group, d.message) for d in semdiff.compare(snap("base", old), snap("head", new)).dangers]
+
+
+def obj(kind: str, name: str, namespace: str | None = None, api: str = "v1", **body: Any) -> dict[str, Any]:
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": api, "kind": kind, "metadata": meta, **body}
+
+
+def app(name: str, namespace: str = "data", api: str = "argoproj.io/v1alpha1", kind: str = "Application") -> dict[str, Any]:
+    return obj(kind, name, "argocd", api, spec={"project": "p", "destination": {"namespace": namespace}})
+
+
+def sts(name: str, *templates: tuple[str, str]) -> dict[str, Any]:
+    vcts = [{"metadata": {"name": t}, "spec": {"resources": {"requests": {"storage": size}}}} for t, size in templates]
+    return obj("StatefulSet", name, "data", "apps/v1", spec={"serviceName": name, "volumeClaimTemplates": vcts} if vcts
+               else {"serviceName": name})
+
+
+M = "rendered/prod/manifests/db.yaml"
+A = "rendered/prod/apps/db.yaml"
+V = "rendered/prod/values/db.yaml"
+FINALIZER = "Argo CD deletes it and, through its finalizer, everything it deployed"
+
+
+@pytest.mark.parametrize("removed,expected", [
+    (app("db"), [("application-removed", "prod/db", f"prod/db: Application argocd/db removed: {FINALIZER}")]),
+    (app("db", kind="ApplicationSet"), [("application-removed", "prod/db", f"prod/db: ApplicationSet argocd/db removed: {FINALIZER}")]),
+    (app("db", api="example.com/v1"), []),  # someone else's kind named Application: no finalizer of Argo CD's
+])
+def test_an_application_removed(removed, expected):
+    assert dangers({A: [removed]}, {}) == expected
+
+
+@pytest.mark.parametrize("removed,expected", [
+    (obj("Namespace", "data"), [("namespace-removed", "prod/db", "prod/db: Namespace data removed: everything in it is deleted")]),
+    (obj("PersistentVolumeClaim", "pgdata", "data"),
+     [("pvc-removed", "prod/db", "prod/db: PersistentVolumeClaim data/pgdata removed: its volume and the data on it go with it")]),
+    (obj("CustomResourceDefinition", "rollouts.argoproj.io", api="apiextensions.k8s.io/v1"),
+     [("crd-removed", "prod/db", "prod/db: CustomResourceDefinition rollouts.argoproj.io removed: every object of that type in "
+                                 "the cluster is deleted")]),
+    (sts("db", ("data", "10Gi"), ("wal", "1Gi")),
+     [("volume-template-removed", "prod/db", "prod/db: StatefulSet data/db removed with its volume templates (data, wal): its "
+                                            "replicas lose their volumes")]),
+    (sts("db"), []),  # no volume templates: its pods come back elsewhere, nothing is lost
+    (obj("Deployment", "db", "data", "apps/v1"), []),
+    (obj("ConfigMap", "db", "data"), []),
+    (obj("AppProject", "p", "argocd", "example.com/v1"), []),  # not Argo CD's
+])
+def test_an_object_removed(removed, expected):
+    assert dangers({M: [removed, obj("Service", "keep", "data")]}, {M: [obj("Service", "keep", "data")]}) == expected
+
+
+def test_a_project_removed_stops_every_application_in_it():
+    assert dangers({"argocd/projects/p.yaml": [obj("AppProject", "p", "argocd", "argoproj.io/v1alpha1")]}, {}) == [
+        ("project-narrowed", "argocd", "argocd: AppProject argocd/p removed: every Application in it stops syncing")]
+
+
+def test_a_renamed_claim_is_a_removed_one_and_a_renamed_deployment_is_nothing():
+    spec = {"accessModes": ["ReadWriteOnce"], "storageClassName": "gp3", "resources": {"requests": {"storage": "10Gi"}}}
+    labels = {"app": "db", "part-of": "eco2", "tier": "data", "team": "platform"}
+    old = obj("PersistentVolumeClaim", "pgdata", "data", spec=spec)
+    new = obj("PersistentVolumeClaim", "pgdata-v2", "data", spec=spec)
+    old["metadata"]["labels"] = new["metadata"]["labels"] = labels
+    assert dangers({M: [old]}, {M: [new]}) == [
+        ("pvc-removed", "prod/db", "prod/db: PersistentVolumeClaim data/pgdata renamed to pgdata-v2: its volume and the data on "
+                                   "it go with it")]
+    deploy = {"replicas": 2, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}}}
+    old, new = obj("Deployment", "web", "data", "apps/v1", spec=deploy), obj("Deployment", "web-2", "data", "apps/v1", spec=deploy)
+    old["metadata"]["labels"] = new["metadata"]["labels"] = labels
+    assert dangers({M: [old]}, {M: [new]}) == []
+
+
+def test_a_volume_template_removed_from_a_statefulset():
+    assert dangers({M: [sts("db", ("data", "10Gi"), ("wal", "1Gi"))]}, {M: [sts("db", ("data", "10Gi"))]}) == [
+        ("volume-template-removed", "prod/db", "prod/db: StatefulSet data/db: volumeClaimTemplate wal removed: its replicas lose "
+                                              "that volume")]
+    assert dangers({M: [sts("db", ("data", "10Gi"))]}, {M: [sts("db", ("data", "10Gi"), ("wal", "1Gi"))]}) == []
+
+
+SHRINK = "Kubernetes cannot shrink a volume"
+
+
+@pytest.mark.parametrize("field,old,new,shrinks", [
+    ("storage", "10Gi", "5Gi", True),
+    ("storage", "10Gi", "10240Mi", False),  # the same bytes written another way
+    ("storage", "10Gi", "20Gi", False),
+    ("storage", "1e10", "5Gi", True),  # 10^10 bytes, an exponent
+    ("storage", "10G", "10Gi", False),  # 10^10 < 10 * 2^30: grows
+    ("storage", "10Gi", "10G", True),
+    ("storage", "2Ti", "2047Gi", True),
+    ("storage", "1.5Gi", "1536Mi", False),
+    ("storage", "10Gi", "later", False),  # not a quantity: nothing can be told
+    ("storage", 10737418240, "5Gi", True),  # a bare number of bytes
+    ("persistence", "8Gi", "4Gi", True),
+    ("volume", "8Gi", "4Gi", True),
+    ("cache", "8Gi", "4Gi", False),  # a size that is not a volume's
+])
+def test_a_volume_size_in_values(field, old, new, shrinks):
+    found = dangers({V: [{field: {"size": old}}]}, {V: [{field: {"size": new}}]})
+    assert found == ([("volume-shrunk", "prod/db", f"prod/db: Helm values prod/db {field}.size shrinks {old} → {new}: {SHRINK}")]
+                     if shrinks else [])
+
+
+def test_a_volume_template_shrunk_in_the_manifest_and_the_values_is_named_once_at_the_object():
+    old = {M: [sts("db", ("data", "10Gi"))], V: [{"storage": {"size": "10Gi"}}],
+           "rendered/prod/values/wal.yaml": [{"persistence": {"size": "4Gi"}}]}
+    new = {M: [sts("db", ("data", "5Gi"))], V: [{"storage": {"size": "5Gi"}}],
+           "rendered/prod/values/wal.yaml": [{"persistence": {"size": "2Gi"}}]}
+    assert dangers(old, new) == [
+        ("volume-shrunk", "prod/db", "prod/db: StatefulSet data/db spec.volumeClaimTemplates[data].spec.resources.requests.storage "
+                                     f"shrinks 10Gi → 5Gi: {SHRINK}"),
+        ("volume-shrunk", "prod/wal", f"prod/wal: Helm values prod/wal persistence.size shrinks 4Gi → 2Gi: {SHRINK}")]
+
+
+def project(**spec: Any) -> dict[str, Any]:
+    return obj("AppProject", "p", "argocd", "argoproj.io/v1alpha1", spec=spec)
+
+
+P = "argocd/projects/p.yaml"
+IN = "https://kubernetes.default.svc"
+
+
+@pytest.mark.parametrize("old,new,what", [
+    ({"destinations": [{"server": IN, "namespace": "data"}, {"server": IN, "namespace": "api"}]},
+     {"destinations": [{"server": IN, "namespace": "data"}]}, [f"destinations loses {{server: {IN}, namespace: api}}"]),
+    ({"destinations": [{"server": IN, "namespace": "data"}]}, {"destinations": [{"server": IN, "namespace": "*"}]}, []),
+    ({"destinations": [{"server": IN, "namespace": "data"}]}, {"destinations": [{"server": "*", "namespace": "d*"}]}, []),
+    ({"destinations": [{"server": IN, "namespace": "data"}]}, {"destinations": [{"namespace": "data"}]}, []),  # no server: any
+    ({"destinations": [{"name": "in-cluster", "namespace": "data"}]}, {"destinations": [{"namespace": "data"}]},
+     ["destinations loses {name: in-cluster, namespace: data}"]),  # a missing name matches no named cluster
+    ({"sourceRepos": ["https://github.com/a/b.git", "https://github.com/a/c.git"]}, {"sourceRepos": ["https://github.com/a/b.git"]},
+     ["sourceRepos loses https://github.com/a/c.git"]),
+    ({"sourceRepos": ["https://github.com/a/b.git"]}, {"sourceRepos": ["https://github.com/a/*"]}, []),
+    ({"sourceNamespaces": ["argocd"]}, {}, ["sourceNamespaces loses argocd"]),
+    ({"clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}]}, {"clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}, []),
+    ({"namespaceResourceWhitelist": [{"group": "apps", "kind": "Deployment"}, {"group": "", "kind": "Service"}]},
+     {"namespaceResourceWhitelist": [{"group": "apps", "kind": "*"}]}, ["namespaceResourceWhitelist loses {group: , kind: Service}"]),
+    ({}, {"clusterResourceBlacklist": [{"group": "", "kind": "Namespace"}, {"group": "rbac.authorization.k8s.io", "kind": "*"}]},
+     ["clusterResourceBlacklist gains {group: , kind: Namespace}, {group: rbac.authorization.k8s.io, kind: *}"]),
+    ({"namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}]}, {"namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}]}, []),
+    ({"namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}]}, {}, []),  # a blacklist entry lifted widens it
+    ({"destinations": [{"server": IN, "namespace": "api"}]}, {"destinations": [{"server": IN, "namespace": "api"}, {"server": IN, "namespace": "x"}]}, []),
+])
+def test_a_project_narrowed(old, new, what):
+    assert dangers({P: [project(**old)]}, {P: [project(**new)]}) == [
+        ("project-narrowed", "argocd", f"argocd: AppProject argocd/p narrowed: {w}") for w in what]
+
+
+def test_only_argo_cds_projects_narrow():
+    old = obj("AppProject", "p", "argocd", "example.com/v1", spec={"sourceRepos": ["a", "b"]})
+    new = obj("AppProject", "p", "argocd", "example.com/v1", spec={"sourceRepos": ["a"]})
+    assert dangers({P: [old]}, {P: [new]}) == []
+
+
+R = "rendered/prod/values/rabbitmq.yaml"
+RM = "rendered/prod/manifests/rabbitmq.yaml"
+LOST = "removed from the RabbitMQ definitions: the messages in it are lost"
+
+
+def definitions(*queues: str) -> dict[str, Any]:
+    return {"queues": [{"name": q, "vhost": "/"} for q in queues], "exchanges": []}
+
+
+def configmap(*queues: str, key: str = "definitions.json") -> dict[str, Any]:
+    import json
+    return obj("ConfigMap", "rabbitmq-definitions", "messaging", data={key: json.dumps(definitions(*queues))})
+
+
+@pytest.mark.parametrize("old,new,queues", [
+    ({R: [{"definitions": definitions("q.a", "q.b", "q.c")}]}, {R: [{"definitions": definitions("q.b")}]}, ["q.a", "q.c"]),
+    ({R: [{"definitions": definitions("q.a")}]}, {R: [{"definitions": definitions("q.a", "q.new")}]}, []),
+    ({R: [{"definitions": definitions("q.a")}]}, {R: [{"replicas": 1}]}, ["q.a"]),  # the definitions gone altogether
+    ({RM: [configmap("q.a", "q.b")]}, {RM: [configmap("q.b")]}, ["q.a"]),  # only in the hydrated ConfigMap
+    ({RM: [configmap("q.a", key="definitions.txt")]}, {RM: [configmap(key="definitions.txt")]}, []),  # not a definitions file
+    ({RM: [configmap("q.a")], R: [{"definitions": definitions("q.a")}]}, {RM: [configmap()], R: [{"definitions": definitions()}]},
+     ["q.a"]),  # said once, though both places declare it
+    ({R: [{"definitions": {"queues": [{"vhost": "/"}, "q.x"]}}]}, {R: [{"definitions": {"queues": []}}]}, []),  # no names
+])
+def test_a_queue_removed(old, new, queues):
+    assert dangers(old, new) == [("queue-removed", "prod/rabbitmq", f"prod/rabbitmq: queue {q} {LOST}") for q in queues]
+
+
+def test_a_removed_broker_loses_its_queues_too():
+    assert dangers({R: [{"definitions": definitions("q.a")}]}, {}) == [("queue-removed", "prod/rabbitmq", f"prod/rabbitmq: queue q.a {LOST}")]
+
+
+def test_dangers_of_the_environments_come_before_the_bootstrap():
+    old = {"argocd/projects/p.yaml": [project()], "rendered/prod/apps/zz.yaml": [app("zz")], "rendered/dev/apps/aa.yaml": [app("aa")]}
+    assert [(rule, group) for rule, group, _ in dangers(old, {})] == [
+        ("application-removed", "dev/aa"), ("application-removed", "prod/zz"), ("project-narrowed", "argocd")]
+
+
+@pytest.mark.parametrize("text,amount", [
+    ("1", 1), ("0", 0), ("10Gi", 10 * 2**30), ("1Ki", 1024), ("1Mi", 2**20), ("1Ti", 2**40), ("1Pi", 2**50), ("1Ei", 2**60),
+    ("1k", 1000), ("1M", 10**6), ("1G", 10**9), ("1T", 10**12), ("1P", 10**15), ("1E", 10**18),
+    ("250m", Decimal("0.25")), ("5u", Decimal("0.000005")), ("7n", Decimal("7e-9")),
+    ("1.5Gi", 3 * 2**29), (".5Ki", 512), ("2.", 2), ("+3", 3), ("1e3", 1000), ("1E3", 1000), ("5e-1", Decimal("0.5")),
+    ("12e+2", 1200),
+])
+def test_kubernetes_quantities(text, amount):
+    """As k8s.io/apimachinery's resource.Quantity reads them (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/)."""
+    assert kubernetes_quantity(text) == amount
+
+
+@pytest.mark.parametrize("text", ["", "Gi", "1 Gi", "1GB", "1K", "1gi", "1e", "1.5.5", "0x10", "ten", "1Gi ", "1e3Gi"])
+def test_not_kubernetes_quantities(text):
+    with pytest.raises(ValueError, match="is not a Kubernetes quantity"):
+        kubernetes_quantity(text)
