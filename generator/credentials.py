@@ -113,9 +113,9 @@ def shapes(text: str, ignore: Callable[[str], bool] = lambda value: False) -> It
     for pattern, what in TOKENS:
         if pattern.search(text):
             yield what
-    for match in config_lines(text, ignore):
-        yield f"a config file line with a credential ({match.group(2)})"
-        break
+    line = next(config_lines(text, ignore), None)
+    if line is not None:
+        yield f"a config file line with a credential ({line.group(2)})"
 
 
 REDACTED = "<redacted>"

@@ -66,7 +66,7 @@ _BASELINE_CAPS = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "K
 LEVELS = ("privileged", "baseline", "restricted")
 
 
-def security_context(obj: Obj, podspec: dict[str, Any], level: str = "restricted") -> Iterator[Finding]:
+def security_context(obj: Obj, podspec: dict[str, Any], level: str) -> Iterator[Finding]:
     """The Pod Security Standard the pod's namespace enforces: privileged allows anything, baseline forbids host
     namespaces, hostPath, privileged containers and extra capabilities, restricted adds the hardening rules."""
     if level == "privileged":
@@ -180,7 +180,7 @@ def credential_problems(doc: Any) -> Iterator[tuple[tuple, str]]:
         shape = next(credentials.shapes(value, ignore=_placeholder), None)
         if shape is not None:
             yield path, f"looks like {shape}"
-        elif credentials.sensitive(parts, kind):
+        elif credentials.sensitive(parts):  # a Secret's data, where the kind counts, was skipped above
             if parts[-1] == "value" and isinstance(parts[-2], credentials.Name):
                 what = "environment variable" if parts[-3:-2] == ("env",) else "entry"
                 yield path, f"{what} {parts[-2]} has a literal value; use a secretKeyRef or an existing Secret"

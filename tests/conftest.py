@@ -14,12 +14,19 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import helmvalues, resolve, yamlio
+from generator import credentials, helmvalues, resolve, yamlio
 from generator.helm import find_helm
 from generator.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 VALUES = REPO / "values"
+
+
+@pytest.fixture(autouse=True)
+def _judge_every_name_afresh():
+    """is_credential_name is memoized per process; clear it, so each test (and each mutant `make mutation` runs in
+    a process forked after a warm run) really calls the code under test."""
+    credentials.is_credential_name.cache_clear()
 
 
 def edit(path: Path, old: str, new: str, count: int = 1) -> None:

@@ -96,3 +96,32 @@ def test_placeholders_are_not_flagged_but_a_secret_with_data_is():
     assert flagged({"kind": "Secret", "data": {"pw": "aHVudGVyMg=="}}) == {("data",)}
     assert semdiff.redact({"pw": "aHVudGVyMg=="}, ("data",), kind="Secret") == {"pw": "<redacted>"}
     assert semdiff.redact(VALUE, ("env", Name("DB_PASSWORD"), "value")) == "<redacted>"
+
+
+@pytest.mark.parametrize("value", ["# set in the vault", "{{ .Values.password }}", "[redacted, list]", "${DB_PASSWORD}",
+                                   "|", ">-"])
+def test_a_config_line_whose_value_is_a_reference_or_a_block_is_no_credential(value: str):
+    text = f"[db]\npassword = {value}\n"
+    assert list(policy.credential_problems({"data": {"app.ini": text}})) == []
+    assert semdiff.redact_text(text) == text
+
+
+def test_a_secrets_string_data_is_hidden_whatever_its_keys():
+    assert semdiff.redact({"stringData": {"host": "db", "dsn": "x"}, "type": "Opaque"}, (), "Secret") == {
+        "stringData": {"host": "<redacted>", "dsn": "<redacted>"}, "type": "Opaque"}
+    assert semdiff.redact({"stringData": {"host": "db"}}, (), "ConfigMap") == {"stringData": {"host": "db"}}
+
+
+def test_a_list_of_named_entries_at_the_top_is_judged_by_name():
+    from generator import credentials
+    assert credentials.sensitive((Name("DB_PASSWORD"), "value"))
+    assert not credentials.sensitive((Name("DB_HOST"), "value"))
+
+
+def test_list_items_are_named_only_when_every_item_has_a_name_of_its_own():
+    from generator import credentials
+    named = [{"name": "a", "value": 1}, {"name": "b", "value": 2}]
+    assert [parts for _, parts, _ in credentials.leaves(named)] == [(Name("a"), "name"), (Name("a"), "value"),
+                                                                   (Name("b"), "name"), (Name("b"), "value")]
+    for items in ([{"name": "a"}, {"value": 2}], [{"name": "a"}, {"name": "a"}], [{"name": 1}, {"name": 2}]):
+        assert all(isinstance(parts[0], int) for _, parts, _ in credentials.leaves(items)), items
