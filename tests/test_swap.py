@@ -212,3 +212,133 @@ def test_the_real_cli_killed_mid_swap_then_validate_sees_the_previous_tree(rende
     now = {k: v for k, v in files_under(rendered_copy).items() if k.split("/")[0] in output.MANAGED_DIRS}
     assert now == before
     assert not leftovers(rendered_copy)
+
+
+# ---------------------------------------------------------------- the pieces of the swap, one by one
+
+
+def test_a_swap_that_fails_in_this_process_puts_the_old_tree_back_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    prepare(tmp_path)
+    calls, real = [], os.rename
+
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) == 4:
+            raise OSError("disk full")
+        real(src, dst)
+
+    monkeypatch.setattr(output.os, "rename", rename)
+    with pytest.raises(OSError, match="disk full"):
+        swap_new(tmp_path)
+    shutil.rmtree(tmp_path / ".render-test")  # what output.staging() does for a render
+    assert {k: v for k, v in files_under(tmp_path).items() if k != output.LOCK} == {**OLD, **UNMANAGED}
+    assert not leftovers(tmp_path)  # no journal: the undo is done, nothing for the next command to recover
+
+
+def test_directories_a_removal_empties_go_with_it(tmp_path: Path):
+    prepare(tmp_path)
+    for rel in ("rendered/dev/apps/only.yaml", "rendered/dev/values/only.yaml"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"dev\n")
+    swap_new(tmp_path)
+    assert not (tmp_path / "rendered" / "dev").exists()  # emptied: removed up to the managed folder
+    assert (tmp_path / "rendered" / "prod" / "apps").is_dir()  # still holds files
+    assert {k: v for k, v in files_under(tmp_path).items() if k != output.LOCK} == {**NEW, **UNMANAGED}
+
+
+def test_an_unchanged_tree_is_not_swapped_at_all(tmp_path: Path):
+    prepare(tmp_path)
+    swap_new(tmp_path)
+    inodes = {rel: (tmp_path / rel).stat().st_ino for rel in NEW}
+    swap_new(tmp_path)
+    assert {rel: (tmp_path / rel).stat().st_ino for rel in NEW} == inodes and not (tmp_path / output.JOURNAL).exists()
+
+
+def test_a_swap_needs_the_lock(tmp_path: Path):
+    prepare(tmp_path)
+    with pytest.raises(AssertionError, match="^swap without the checkout's lock$"):
+        output.swap(tmp_path, tmp_path / ".render-x", tree_of(NEW))
+
+
+def test_killed_after_the_commit_the_next_command_keeps_the_new_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Killed between the "committed" journal and the cleanup: the next command finishes the cleanup, keeps the tree."""
+    prepare(tmp_path)
+
+    def killed(root, journal):
+        raise KeyboardInterrupt  # stands for the kill: nothing after the commit ran
+
+    monkeypatch.setattr(output, "_finish", killed)
+    with pytest.raises(KeyboardInterrupt):
+        swap_new(tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / output.JOURNAL).exists() and (tmp_path / ".render-test").is_dir()
+    assert output.recover(tmp_path) == "an earlier render was killed after its swap: its tree is complete"
+    assert {k: v for k, v in files_under(tmp_path).items() if k != output.LOCK} == {**NEW, **UNMANAGED}
+    assert not leftovers(tmp_path)
+
+
+def test_killed_in_the_cleanup_after_its_staging_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The cleanup removes the staging directory, then the journal: killed in between, only the journal is left."""
+    prepare(tmp_path)
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self.name == output.JOURNAL and (tmp_path / output.JOURNAL).exists() and not (tmp_path / ".render-test").exists():
+            raise KeyboardInterrupt
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(KeyboardInterrupt):
+        swap_new(tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / output.JOURNAL).exists() and not (tmp_path / ".render-test").exists()
+    assert output.recover(tmp_path) == "an earlier render was killed after its swap: its tree is complete"
+    assert {k: v for k, v in files_under(tmp_path).items() if k != output.LOCK} == {**NEW, **UNMANAGED}
+    assert not leftovers(tmp_path)
+
+
+def test_the_tree_knows_which_files_lie_outside_the_managed_folders():
+    tree = tree_of({"rendered/prod/a.yaml": b"a\n", "argocd/root.yaml": b"r\n", "schema/m.json": b"{}\n",
+                    "charts/api/values.schema.json": b"{}\n", "rendered.yaml": b"x\n", "tests/rendered/x": b"x\n"})
+    assert tree.managed_files == {"charts/api/values.schema.json", "rendered.yaml", "tests/rendered/x"}
+    assert tree.files["rendered/prod/a.yaml"] == b"a\n"
+    tree.add("rendered/prod/b.yaml", "서비스\n")
+    assert tree.files["rendered/prod/b.yaml"] == "서비스\n".encode("utf-8")
+    with pytest.raises(ValueError, match=r"^two generated files would be written to rendered/prod/a\.yaml$"):
+        tree.add("rendered/prod/a.yaml", "again\n")
+
+
+def test_same_on_disk_compares_the_bytes(tmp_path: Path):
+    (tmp_path / "f").write_bytes(b"abc")
+    assert output.same_on_disk(tmp_path / "f", b"abc")
+    assert not output.same_on_disk(tmp_path / "f", b"abd")  # same size, other bytes
+    assert not output.same_on_disk(tmp_path / "f", b"abcd")
+    assert not output.same_on_disk(tmp_path / "missing", b"")
+
+
+def test_drift_is_a_unified_diff_per_file_that_differs(tmp_path: Path):
+    prepare(tmp_path)
+    (tmp_path / "rendered/prod/apps/bin.yaml").write_bytes(b"caf\xe9\n")
+    tree = tree_of({**NEW, "rendered/prod/apps/bin.yaml": b"cafe\n", "argocd/root.yaml": b"new root"})
+    del tree.files["charts/worker/values.schema.json"]  # generated elsewhere: neither side has it
+    tree.managed_files.discard("charts/worker/values.schema.json")
+    diffs = output.drift(tmp_path, tree)
+    assert diffs == [
+        "--- a/argocd/root.yaml\n+++ b/argocd/root.yaml\n@@ -1 +1 @@\n-old root\n+new root\n\\ No newline at end of file\n",
+        "--- a/charts/api/values.schema.json\n+++ b/charts/api/values.schema.json\n@@ -1 +1 @@\n-old api\n+new api\n",
+        "--- a/rendered/prod/apps/a.yaml\n+++ b/rendered/prod/apps/a.yaml\n@@ -1 +1 @@\n-old a\n+new a\n",
+        "--- /dev/null\n+++ b/rendered/prod/apps/b.yaml\n@@ -0,0 +1 @@\n+added\n",
+        "--- a/rendered/prod/apps/bin.yaml\n+++ b/rendered/prod/apps/bin.yaml\n@@ -1 +1 @@\n-caf\ufffd\n+cafe\n",
+        "--- a/rendered/prod/apps/gone.yaml\n+++ /dev/null\n@@ -1 +0,0 @@\n-only in the old tree\n",
+        "--- a/schema/model.json\n+++ b/schema/model.json\n@@ -1 +1 @@\n-{}\n+{\"new\": 1}\n",
+    ]
+    same = output.Tree({rel: data for rel, data in files_under(tmp_path).items() if rel.split("/")[0] in output.MANAGED_DIRS},
+                       {"charts/api/values.schema.json"})
+    same.files["charts/api/values.schema.json"] = OLD["charts/api/values.schema.json"]
+    assert output.drift(tmp_path, same) == []
+
+
+def test_read_generated_is_the_managed_folders_only(tmp_path: Path):
+    prepare(tmp_path)
+    assert output.read_generated(tmp_path) == {rel: data for rel, data in OLD.items() if not rel.startswith("charts/")}
+    assert output.read_generated(tmp_path / "nowhere") == {}
