@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 import subprocess
@@ -14,12 +15,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402  (after the sys.path line, like the generator import)
+
 from generator import semdiff  # noqa: E402 (runs as a script, without an install)
 
 
 def git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false",
                     *args], cwd=root, check=True, capture_output=True)
+
+
+def current_tag(source: Path, app: str) -> str:
+    """The image tag `app` is rendered with now (the bench must work whatever the model's state)."""
+    values = source / f"rendered/prod/values/{app}.yaml"
+    if not values.is_file():
+        raise SystemExit(f"{source} has no {values.relative_to(source)}: render first (make render)")
+    tag = (yaml.safe_load(values.read_text(encoding="utf-8")).get("image") or {}).get("tag")
+    if not tag:
+        raise SystemExit(f"{values} has no image.tag to bump")
+    return str(tag)
+
+
+def bumped(tag: str) -> str:
+    """The next tag: v0.6.1 -> v0.6.2, sha-abc -> sha-abc-1 (any other tag: never the same one)."""
+    match = re.fullmatch(r"(.*?)([0-9]+)", tag)
+    return f"{match[1]}{int(match[2]) + 1}" if match else f"{tag}-1"
 
 
 def history(source: Path, dest: Path, app: str, old: str, new: str) -> int:
@@ -34,11 +54,14 @@ def history(source: Path, dest: Path, app: str, old: str, new: str) -> int:
     for rel in (f"rendered/prod/values/{app}.yaml", f"rendered/prod/manifests/{app}.yaml"):
         path = dest / rel
         if path.is_file():
-            path.write_text(path.read_text().replace(f"tag: {old}", f"tag: {new}").replace(f":{old}", f":{new}")
-                            .replace(f"version: {old}", f"version: {new}"))
-            touched += 1
+            text = path.read_text()
+            changed = (text.replace(f"tag: {old}", f"tag: {new}").replace(f":{old}", f":{new}")
+                       .replace(f"version: {old}", f"version: {new}"))
+            if changed != text:
+                path.write_text(changed)
+                touched += 1
     if not touched:
-        raise SystemExit(f"{source} has no rendered/prod/values/{app}.yaml")
+        raise SystemExit(f"{source}: {app}'s rendered files do not mention the tag {old}")
     git(dest, "commit", "-q", "-am", f"{app} {new}")
     return len(semdiff.read_worktree(dest).files)
 
@@ -50,7 +73,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
-        files = history(args.source.resolve(), repo, "waste", "v0.6.0", "v0.6.1")
+        source = args.source.resolve()
+        old = current_tag(source, "waste")
+        files = history(source, repo, "waste", old, bumped(old))
         hydrated = any("/manifests/" in p for p in semdiff.read_worktree(repo).files)
         library, cli = [], []
         report = None
