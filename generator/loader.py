@@ -430,7 +430,13 @@ def load(values_dir: Path, display_dir: str = "values", run_checks: bool = True)
 
     run_checks=False stops after the schema (types, unknown keys): for tests of single cross-object rules.
     """
-    data, source, problems, unreadable = read_sections(values_dir, display_dir)
+    return build(read_sections(values_dir, display_dir), display_dir, run_checks)
+
+
+def build(read: tuple[dict[str, Any], Source, list[Problem], bool], display_dir: str = "values",
+          run_checks: bool = True) -> Loaded:
+    """load() from what read_sections() gave (set-image reads its edited copy once, compares, then builds)."""
+    data, source, problems, unreadable = read
     if unreadable:  # its sections are unknown: checking the rest would only report them as missing
         raise InvalidModel(problems)
     try:

@@ -56,7 +56,8 @@ class Progress:
             self.stream.flush()
 
 
-def _memo(opts: Options) -> memo.Memo | None:
+def memo_for(opts: Options) -> memo.Memo | None:
+    """The memo a command with these options consults (None with memo=False)."""
     return memo.Memo(opts.cache_dir / "memo") if opts.memo else None
 
 
@@ -71,7 +72,7 @@ def _display(values: Path, root: Path) -> str:
 def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, Path]]:
     """Everything `make render` writes, complete in a staging directory; raises InvalidModel/HelmError before any write."""
     started = time.perf_counter()
-    with output.locked(opts.root), memo.using(_memo(opts)), output.staging(opts.root) as staged:
+    with output.locked(opts.root), memo.using(memo_for(opts)), output.staging(opts.root) as staged:
         loaded = loader.load(opts.values, _display(opts.values, opts.root))
         model = loaded.model
         tree = render.build(loaded, opts.root / "charts")
@@ -209,5 +210,5 @@ def validate_on_disk(opts: Options) -> validation.Report:
     with output.locked(opts.root):
         loaded = loader.load(opts.values, _display(opts.values, opts.root))
         files = output.read_generated(opts.root)
-    with memo.using(_memo(opts)):
+    with memo.using(memo_for(opts)):
         return validation.validate_files(files, opts.root, loaded, loaded.model.cluster.kubernetes_version, opts.crds)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
-from . import loader, output, pipeline, resolve
+from . import loader, memo, output, pipeline, resolve
 from .errors import InvalidModel, Loc, Problem, format_loc
 from .model import Image
 
@@ -124,16 +125,15 @@ def plan(values_dir: Path, component: str, ref: str | Ref, display_dir: str = "v
     _validate_ref(loaded.source, image_loc, image, parsed)
     wanted = {f: v for f, v in parsed.fields().items() if getattr(image, f) != v}
     notes = _notes(image, parsed, format_loc(image_loc))
-    section_file, _ = loaded.source.sections[image_loc[0]]
+    section_file = loaded.source.files[image_loc[0]]  # known without parsing positions again
     path = values_dir / Path(section_file).name
     before = path.read_bytes()
     if not wanted:
         return Plan(component, format_loc(image_loc), path, section_file, before, before, (), notes)
     text = before.decode("utf-8")
     new_text, changes = _splice(text, image_loc, wanted, image, section_file, loaded.source)
-    _only_image_changed(text, new_text, image_loc, wanted, loaded.source)
     after = new_text.encode("utf-8")
-    _validate_copy(values_dir, path.name, after, display_dir, component, wanted)
+    _validate_copy(values_dir, path.name, after, display_dir, component, wanted, image_loc, loaded.source)
     return Plan(component, format_loc(image_loc), path, section_file, before, after, tuple(changes), notes)
 
 
@@ -208,10 +208,26 @@ class _Unsupported(Exception):
     """The image is written in a way a splice cannot safely edit; the message says how it is written."""
 
 
+# The text is composed with libyaml when it can (C, about 50x faster than ruamel's pure-Python composer on a model of
+# 1000 services) and with ruamel when libyaml refuses it (YAML 1.1 and 1.2 differ at the edges); both give the nodes'
+# positions and styles. If the two ever placed a node differently, the meaning check would refuse the edit.
+_MAPPINGS = (MappingNode, yaml.MappingNode)
+_SCALARS = (ScalarNode, yaml.ScalarNode)
+_COMPOSE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str) -> Node:
+    """`text` (no BOM: libyaml does not count one in its positions) as nodes with positions."""
+    try:
+        return yaml.compose(text, Loader=_COMPOSE_LOADER)
+    except yaml.YAMLError:
+        return _yaml().compose(text)
+
+
 def _child(node: Node, key: Any) -> tuple[ScalarNode, Node] | None:
-    if isinstance(node, MappingNode):
+    if isinstance(node, _MAPPINGS):
         for k, v in node.value:
-            if isinstance(k, ScalarNode) and k.value == key:
+            if isinstance(k, _SCALARS) and k.value == key:
                 return k, v
     return None
 
@@ -223,7 +239,7 @@ def _find(root: Node, loc: Loc) -> MappingNode:
         if pair is None:
             raise _Unsupported(f"{format_loc(loc)} is not written out as such in the file (a YAML merge key or alias?)")
         node = pair[1]
-    if not isinstance(node, MappingNode):
+    if not isinstance(node, _MAPPINGS):
         raise _Unsupported(f"{format_loc(loc)} is not a mapping")
     return node
 
@@ -268,13 +284,14 @@ class _Edit:
 
 def _replace(text: str, image: MappingNode, field: str, value: str, old: str | None) -> _Edit:
     key, node = _child(image, field)  # type: ignore[misc]
-    if not isinstance(node, ScalarNode) or node.style not in (None, "'", '"'):
-        raise _Unsupported(f"its {field} is written as a {getattr(node, 'style', None) or 'non-scalar'} block")
+    style = getattr(node, "style", None) or None  # plain: None to ruamel, '' to libyaml
+    if not isinstance(node, _SCALARS) or style not in (None, "'", '"'):
+        raise _Unsupported(f"its {field} is written as a {style or 'non-scalar'} block")
     if node.start_mark.line != node.end_mark.line:
         raise _Unsupported(f"its {field} spans several lines")
     if text[node.start_mark.index] in "!&*":
         raise _Unsupported(f"its {field} carries a YAML tag or anchor")
-    scalar = _scalar(value, node.style, bool(image.flow_style))
+    scalar = _scalar(value, style, bool(image.flow_style))
     return _Edit(node.start_mark.index, node.end_mark.index, scalar, 0, field, old, value)
 
 
@@ -314,8 +331,10 @@ def _insert(text: str, image: MappingNode, field: str, value: str) -> _Edit:
 
 def _splice(text: str, image_loc: Loc, wanted: dict[str, str], image: Image, display: str,
             source: loader.Source) -> tuple[str, list[Change]]:
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    text = text[len(bom):]
     try:
-        mapping = _find(_yaml().compose(text), image_loc)
+        mapping = _find(_compose(text), image_loc)
         edits = [_replace(text, mapping, f, v, getattr(image, f)) if _child(mapping, f) else _insert(text, mapping, f, v)
                  for f, v in wanted.items()]
     except _Unsupported as exc:
@@ -330,33 +349,35 @@ def _splice(text: str, image_loc: Loc, wanted: dict[str, str], image: Image, dis
         shift += added
         pos = e.end
     out.append(text[pos:])
-    return "".join(out), changes
+    return bom + "".join(out), changes
 
 
-def _only_image_changed(old_text: str, new_text: str, image_loc: Loc, wanted: dict[str, str], source: loader.Source) -> None:
-    """Belt and braces: the file must mean exactly what it meant before, except the fields set.
+def _with(data: dict[str, Any], loc: Loc, wanted: dict[str, str]) -> dict[str, Any]:
+    """`data` with `wanted` set in the mapping at `loc`, copying only the mappings on the way."""
+    if not loc:
+        return {**data, **wanted}
+    return {**data, loc[0]: _with(data[loc[0]], loc[1:], wanted)}
+
+
+def _only_image_changed(read: tuple, old: loader.Source, image_loc: Loc, wanted: dict[str, str]) -> None:
+    """Belt and braces: the model must mean exactly what it meant before, except the fields set, as the loader
+    reads it (`read`: read_sections of the edited copy; `old`: the source of the model before the edit).
 
     Catches what a splice cannot see, e.g. an image shared through a YAML anchor (the edit would move
     every alias) or a value that does not read back as the string written.
     """
-    expected = loader._plain(_yaml().load(old_text))  # the loader's own view of the data
-    node = expected
-    for part in image_loc:
-        node = node[part]
-    node.update(wanted)
-    try:
-        got = loader._plain(_yaml().load(new_text))
-    except YAMLError:
-        got = None  # no longer YAML at all
-    if got != expected:
-        file, line, col, path = source.locate(image_loc)
+    data, _, _, unreadable = read
+    if unreadable or data != _with(old.data, image_loc, wanted):
+        file, line, col, path = old.locate(image_loc)
         raise InvalidModel([Problem(file, line, col, path, "cannot be edited in place: the edit would change more than "
                                     "this image (is it shared through a YAML anchor?); set it by hand")])
 
 
 def _validate_copy(values_dir: Path, name: str, after: bytes, display_dir: str, component: str,
-                   wanted: dict[str, str]) -> None:
-    """Load the whole model with the edited file in a scratch copy: every type and cross-check must still hold."""
+                   wanted: dict[str, str], image_loc: Loc, old: loader.Source) -> None:
+    """Read the whole model with the edited file in a scratch copy, once: it must mean what it meant but for the
+    image, and every type and cross-check must still hold. Under a memo (set_image), that read is the one the
+    render after it finds there."""
     with tempfile.TemporaryDirectory(prefix="set-image-") as tmp:
         scratch = Path(tmp) / "values"
         scratch.mkdir()
@@ -364,7 +385,9 @@ def _validate_copy(values_dir: Path, name: str, after: bytes, display_dir: str, 
             if p.suffix in (".yaml", ".yml") and p.is_file():
                 shutil.copyfile(p, scratch / p.name)
         (scratch / name).write_bytes(after)
-        new = loader.load(scratch, display_dir)  # InvalidModel names values/<file> as if it were the real one
+        read = loader.read_sections(scratch, display_dir)  # problems name values/<file> as if it were the real one
+        _only_image_changed(read, old, image_loc, wanted)
+        new = loader.build(read, display_dir)
     image = resolve.by_name(new.model)[component].spec.image  # type: ignore[union-attr]
     assert all(getattr(image, f) == v for f, v in wanted.items()), (image, wanted)
 
@@ -422,8 +445,10 @@ def set_image(root: Path, component: str, ref: str | Ref, values: Path | None = 
     the error is raised: nothing changes.
     """
     values_dir = values or root / "values"
+    opts = pipeline.Options(root=root, values=values_dir, hydrate=hydrate, validate=hydrate, crds=crds)
     with output.locked(root):  # no other render or set-image edits the model or the tree meanwhile
-        p = plan(values_dir, component, ref, display_dir(values_dir, root))
+        with memo.using(pipeline.memo_for(opts)):  # the model as the last render read it; the edited one for the next
+            p = plan(values_dir, component, ref, display_dir(values_dir, root))
         if p.noop:
             return Result(p, False, ())
         write(p)
@@ -431,8 +456,7 @@ def set_image(root: Path, component: str, ref: str | Ref, values: Path | None = 
             return Result(p, True, ())
         before = _generated(root)
         try:
-            pipeline.render_to_disk(pipeline.Options(root=root, values=values_dir, hydrate=hydrate, validate=hydrate,
-                                                     crds=crds), log=log)
+            pipeline.render_to_disk(opts, log=log)
         except BaseException:
             target = p.path.resolve()
             if target.read_bytes() == p.after:  # only undo our own edit
