@@ -342,3 +342,18 @@ def test_read_generated_is_the_managed_folders_only(tmp_path: Path):
     prepare(tmp_path)
     assert output.read_generated(tmp_path) == {rel: data for rel, data in OLD.items() if not rel.startswith("charts/")}
     assert output.read_generated(tmp_path / "nowhere") == {}
+
+
+def test_recovery_of_what_a_kill_can_leave_besides_a_journal(tmp_path: Path):
+    prepare(tmp_path)
+    (tmp_path / ".render-abandoned").mkdir()
+    (tmp_path / ".render-a-file").write_text("not a directory: not ours to remove")
+    assert output.recover(tmp_path) == "removed 1 stale staging directory"
+    assert (tmp_path / ".render-a-file").exists()
+    # killed while writing the first journal: half a JSON document, nothing moved yet
+    (tmp_path / output.JOURNAL).write_text('{"staging": ".render-x", "state": "swa')
+    (tmp_path / (output.JOURNAL + ".tmp")).write_text("{")
+    assert output.recover(tmp_path) is None
+    assert not (tmp_path / output.JOURNAL).exists() and not (tmp_path / (output.JOURNAL + ".tmp")).exists()
+    assert {k: v for k, v in files_under(tmp_path).items() if not k.startswith(".render-a")} == {**OLD, **UNMANAGED}
+    assert output.recover(tmp_path) is None  # nothing left to do
