@@ -83,9 +83,13 @@ test: $(STAMP) ## Run the whole test suite (as root, first installs the servers 
 # Mutation testing (not part of `make test`). MUTATION_SCOPE is what gets mutated, as mutmut mutant names
 # (<module>.x_<function>__mutmut_<n>): a whole module, or some functions of one. A module named here must also be
 # listed in only_mutate of [tool.mutmut] in pyproject.toml, which also says which fast tests each mutant runs.
-# capacity.py: only the decision where a pod can run (node labels, affinity, taints and tolerations).
-MUTATION_SCOPE ?= generator.checks.* generator.references.* generator.setimage.* \
-	$(foreach f,node_labels _expression _term _affinity _toleration tolerates fits,generator.capacity.x_$(f)__mutmut_*)
+# capacity.py: only the decision where a pod can run (node labels, affinity, taints and tolerations);
+# semdiff.py: only its danger and redaction rules; quantity.py: the API server's quantity grammar they read sizes with.
+MUTATION_SCOPE ?= generator.checks.* generator.references.* generator.setimage.* generator.policy.* \
+	generator.credentials.* generator.output.* \
+	$(foreach f,node_labels _expression _term _affinity _toleration tolerates fits,generator.capacity.x_$(f)__mutmut_*) \
+	$(foreach f,redact _quantity _is_volume_size _vct_names _queue_names _queues_of _covers _brief _project_narrowing \
+	  _removal_danger _dangers,generator.semdiff.x_$(f)__mutmut_*) generator.quantity.x_kubernetes_quantity__mutmut_*
 MUTATION_MIN ?= 90
 mutation: $(STAMP) ## Mutation-test the modules that decide safety (mutmut; long, see README; fails under MUTATION_MIN=90 % killed)
 	@$(CRDS)
