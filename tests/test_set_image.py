@@ -454,9 +454,12 @@ def test_replacing_both_values_reports_each_on_its_line():
     ("tag: &t v1\n", "its tag carries a YAML tag or anchor"),
     ("tag: !!str v1\n", "its tag carries a YAML tag or anchor"),
 ])
-def test_values_a_splice_cannot_rewrite_say_how_they_are_written(written, why):
+@pytest.mark.parametrize("compose", ["libyaml", "ruamel"])
+def test_values_a_splice_cannot_rewrite_say_how_they_are_written(written, why, compose):
     text = "x:\n  image:\n    repository: r.example.org/x\n    " + written
-    mapping = setimage._find(setimage._yaml().compose(text), ("x", "image"))
+    root = setimage._compose(text) if compose == "libyaml" else setimage._yaml().compose(text)
+    assert isinstance(root, setimage.yaml.Node if compose == "libyaml" else setimage.Node)
+    mapping = setimage._find(root, ("x", "image"))
     with pytest.raises(setimage._Unsupported) as err:
         setimage._replace(text, mapping, "tag", "v2", "v1")
     assert str(err.value) == why
