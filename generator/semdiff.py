@@ -319,6 +319,29 @@ class Danger:
     message: str
 
 
+@dataclass(frozen=True)
+class Restart:
+    """A workload whose pods roll at sync: its pod template changed (checksum annotations and labels included)."""
+
+    group: str
+    label: str
+    pods: int | None  # replicas after the change; None for a DaemonSet (one per node)
+
+    @property
+    def only_pod(self) -> bool:
+        return self.pods == 1
+
+    @property
+    def message(self) -> str:
+        if self.pods is None:
+            how = "its pod on every node"
+        elif self.pods == 1:
+            how = "its only pod: unavailable until the new one is ready"
+        else:
+            how = f"its {self.pods} pods"
+        return f"{self.group}: {self.label} restarts {how}"
+
+
 @dataclass
 class Report:
     base: str
@@ -327,6 +350,7 @@ class Report:
     objects: list[ObjectChange]
     dangers: list[Danger]
     keep_noise: bool = False
+    restarts: list[Restart] = field(default_factory=list)
 
     @property
     def hidden_noise(self) -> int:
@@ -992,7 +1016,35 @@ def compare(base: Snapshot, head: Snapshot, *, keep_noise: bool = False) -> Repo
 
     envs = {pl.env for pl in map(_place, paths) if pl.env}
     return Report(base.label, head.label, _summary(old_objs, new_objs, moves, envs), objects, _dangers(danger_input),
-                  keep_noise)
+                  keep_noise, _restarts(danger_input, new_side))
+
+
+_ROLLING_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Rollout")
+
+
+def _restarts(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]]], side: _Side) -> list[Restart]:
+    """Changed workloads whose pod template changed: their pods are replaced at sync, even when the change is one
+    the field list hides as noise (a checksum of a ConfigMap, a chart label). How many: spec.replicas, else the
+    minReplicas of the HorizontalPodAutoscaler that scales it (the generator leaves replicas out then), else 1."""
+    def autoscaled(key: Key) -> int:
+        """The minReplicas of an HPA of the same app that targets it (its file read whole: it may be unchanged)."""
+        for _, doc in side.docs(_manifest_path(key.env, key.app)):
+            spec = (doc.get("spec") or {}) if isinstance(doc, dict) and doc.get("kind") == "HorizontalPodAutoscaler" else {}
+            target = spec.get("scaleTargetRef") or {}
+            if (target.get("kind"), target.get("name")) == (key.kind, key.name):
+                return spec.get("minReplicas", 1)
+        return 1
+
+    out = []
+    for op, _, _, key, new, raw in pairs:
+        if op != "changed" or key.kind not in _ROLLING_KINDS or not isinstance(new, dict):
+            continue
+        if any(parts[:2] == ("spec", "template") for _, parts, _, _ in raw):
+            spec = new.get("spec") or {}
+            replicas = spec["replicas"] if "replicas" in spec else autoscaled(key)
+            out.append(Restart(key.group, key.label, None if key.kind == "DaemonSet" else
+                               (replicas if isinstance(replicas, int) else 1)))
+    return sorted(out, key=lambda r: ("/" not in r.group, r.group, r.label))
 
 
 def _summary(old_objs: dict[Key, Any], new_objs: dict[Key, Any], moves: list[tuple[Key, Key, float]],
@@ -1096,7 +1148,8 @@ def _groups(report: Report) -> list[tuple[str, list[ObjectChange]]]:
 def _totals(report: Report) -> str:
     ops = [o.op for o in report.shown_objects()]
     text = (f"{report.base} → {report.head}: {ops.count('changed')} changed, {ops.count('added')} added, "
-            f"{ops.count('removed')} removed, {ops.count('renamed')} renamed")
+            f"{ops.count('removed')} removed, {ops.count('renamed')} renamed, {len(report.restarts)} "
+            f"restart{'s' if len(report.restarts) != 1 else ''}")
     if report.hidden_noise:
         text += f"; {report.hidden_noise} noise change{'s' if report.hidden_noise != 1 else ''} hidden (--all shows them)"
     return text
@@ -1120,6 +1173,10 @@ def render_text(report: Report, *, acknowledged: bool = False, color: bool = Fal
     if report.dangers:
         lines += ["", style(f"DANGER: {_danger_intro(report, acknowledged)}", fg="red", bold=True)]
         lines += [style(f"  !! {d.message}", fg="red") for d in report.dangers]
+    if report.restarts:
+        lines += ["", style("RESTARTS at sync (pod template changed):", fg="yellow", bold=True)]
+        lines += [style(f"  {'!' if r.only_pod else '~'} {r.message}", fg="yellow" if r.only_pod else None)
+                  for r in report.restarts]
     for group, objs in _groups(report):
         lines += ["", style(group, bold=True)]
         for obj in objs:
@@ -1155,6 +1212,12 @@ def render_markdown(report: Report, *, acknowledged: bool = False, limit: int = 
         head += [f"> - {_md_escape(d.message)}" for d in report.dangers[:200]]
         if len(report.dangers) > 200:
             head.append(f"> - … and {len(report.dangers) - 200} more")
+    if report.restarts:
+        only = [r for r in report.restarts if r.only_pod]
+        head += ["", "> [!WARNING]" if only else "> [!NOTE]", "> **Restarts at sync** (pod template changed):", ">"]
+        head += [f"> - {_md_escape(r.message)}" for r in report.restarts[:200]]
+        if len(report.restarts) > 200:
+            head.append(f"> - … and {len(report.restarts) - 200} more")
     head.append("")
     foot = [_md_escape(_totals(report)).replace("--all", "`--all`")]
 

@@ -232,3 +232,52 @@ def test_kubernetes_quantities(text, amount):
 def test_not_kubernetes_quantities(text):
     with pytest.raises(ValueError, match="is not a Kubernetes quantity"):
         kubernetes_quantity(text)
+
+
+# ---------------------------------------------------------------- restarts (not dangers: warnings in the summary)
+
+
+def workload(kind: str, replicas: int | None, checksum: str, **spec: Any) -> dict[str, Any]:
+    body = {"template": {"metadata": {"annotations": {"checksum/config": checksum}}, "spec": {"containers": [{"name": "c"}]}},
+            **spec}
+    if replicas is not None:
+        body["replicas"] = replicas
+    return obj(kind, "w", "data", "apps/v1", spec=body)
+
+
+def restarts(old: dict, new: dict) -> list[str]:
+    return [r.message for r in semdiff.compare(snap("base", old), snap("head", new)).restarts]
+
+
+@pytest.mark.parametrize("kind,replicas,how", [
+    ("StatefulSet", 1, "its only pod: unavailable until the new one is ready"),
+    ("Deployment", 3, "its 3 pods"),
+    ("Deployment", None, "its only pod: unavailable until the new one is ready"),  # Kubernetes' default of 1
+    ("DaemonSet", None, "its pod on every node"),
+])
+def test_a_checksum_in_the_pod_template_restarts_the_pods(kind, replicas, how):
+    assert restarts({M: [workload(kind, replicas, "a")]}, {M: [workload(kind, replicas, "b")]}) == [
+        f"prod/db: {kind} data/w restarts {how}"]
+
+
+def test_the_replicas_of_an_autoscaled_workload_are_its_hpas_minimum():
+    hpa = obj("HorizontalPodAutoscaler", "w", "data", "autoscaling/v2",
+              spec={"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "minReplicas": 2})
+    assert restarts({M: [workload("Deployment", None, "a"), hpa]}, {M: [workload("Deployment", None, "b"), hpa]}) == [
+        "prod/db: Deployment data/w restarts its 2 pods"]
+
+
+def test_what_does_not_touch_the_pod_template_restarts_nothing():
+    assert restarts({M: [workload("Deployment", 2, "a")]}, {M: [workload("Deployment", 3, "a")]}) == []  # a scale
+    assert restarts({}, {M: [workload("Deployment", 2, "a")]}) == []  # new: nothing to restart
+    assert restarts({M: [obj("ConfigMap", "w", "data", data={"a": "1"})]}, {M: [obj("ConfigMap", "w", "data", data={"a": "2"})]}) == []
+
+
+def test_restarts_come_first_and_an_only_pod_is_a_warning():
+    report = semdiff.compare(snap("base", {M: [workload("StatefulSet", 1, "a")]}), snap("head", {M: [workload("StatefulSet", 1, "b")]}))
+    text = semdiff.render_text(report).splitlines()
+    assert text[text.index("RESTARTS at sync (pod template changed):") + 1] == (
+        "  ! prod/db: StatefulSet data/w restarts its only pod: unavailable until the new one is ready")
+    assert text[-1].startswith("base → head: 0 changed, 0 added, 0 removed, 0 renamed, 1 restart; 1 noise change hidden")
+    markdown = semdiff.render_markdown(report)
+    assert "> [!WARNING]\n> **Restarts at sync** (pod template changed):\n>\n> - prod/db: StatefulSet data/w restarts its only" in markdown

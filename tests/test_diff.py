@@ -273,8 +273,10 @@ def test_two_commits_print_a_two_line_model_summary_then_field_changes(history: 
     assert "DANGER" not in result.stdout
     # The version labels follow the tag on every object: noise, counted and hidden.
     assert "app.kubernetes.io/version" not in result.stdout
-    assert lines[-1] == ("HEAD~2 → working tree: 1 changed, 0 added, 0 removed, 0 renamed; "
+    assert lines[-1] == ("HEAD~2 → working tree: 1 changed, 0 added, 0 removed, 0 renamed, 1 restart; "
                          "6 noise changes hidden (--all shows them)")
+    # a new image in the pod template: its pods are replaced at sync, said before the objects
+    assert lines[lines.index("RESTARTS at sync (pod template changed):") + 1] == "  ~ prod/waste: Rollout api/waste restarts its 2 pods"
 
 
 def test_between_two_refs_only_that_commit(history: Path) -> None:
@@ -375,8 +377,14 @@ def test_noise_hidden_by_default_and_shown_with_all(repo: Path) -> None:
     assert quiet.exit_code == 0
     assert "helm.sh/chart" not in quiet.stdout and "checksum" not in quiet.stdout
     # 5 objects' labels, the Rollout's pod template labels, one checksum.
-    assert quiet.stdout.splitlines()[-1] == ("HEAD → working tree: 0 changed, 0 added, 0 removed, 0 renamed; "
+    assert quiet.stdout.splitlines()[-1] == ("HEAD → working tree: 0 changed, 0 added, 0 removed, 0 renamed, 2 restarts; "
                                              "7 noise changes hidden (--all shows them)")
+    # Hidden as fields, not as what they do: a checksum or a label in the pod template rolls the pods (issue 12).
+    restarts = quiet.stdout.splitlines()
+    at = restarts.index("RESTARTS at sync (pod template changed):")
+    assert restarts[at + 1:at + 3] == [
+        "  ! prod/rabbitmq: StatefulSet messaging/rabbitmq restarts its only pod: unavailable until the new one is ready",
+        "  ~ prod/waste: Rollout api/waste restarts its 2 pods"]
     loud = run(repo, "--base", "HEAD", "--all").stdout
     assert '  ~ Rollout api/waste\n      ~ metadata.labels["helm.sh/chart"]: api-0.1.0 → api-0.2.0\n' in loud
     assert '~ spec.template.metadata.annotations["checksum/config"]: 5bd552cf3af0dee3 → 0123456789abcdef' in loud
