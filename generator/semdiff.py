@@ -652,6 +652,42 @@ def _removal_danger(key: Key, doc: Any, how: str) -> Danger | None:
     return None
 
 
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")
+# Fields Kubernetes refuses to change on an existing object: the sync fails until it is deleted and created again.
+_IMMUTABLE = {"Deployment": ("spec.selector",), "DaemonSet": ("spec.selector",), "Rollout": (),
+              "StatefulSet": ("spec.selector", "spec.serviceName", "spec.podManagementPolicy")}
+
+
+def _replacements(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]]]) -> list[Danger]:
+    """A workload that changes kind under the same name (a rolling service made canary: Deployment -> Rollout), and a
+    change to an immutable field: what happens at sync, and the safe path."""
+    out = []
+    removed = {(k.env, k.app, k.namespace, k.name): k for op, k, _, _, _, _ in pairs
+               if op == "removed" and k.kind in _WORKLOAD_KINDS}
+    for op, _, _, new, _, _ in pairs:
+        old = removed.get((new.env, new.app, new.namespace, new.name)) if op == "added" and new.kind in _WORKLOAD_KINDS else None
+        if old is None or old.kind == new.kind:
+            continue
+        if (old.kind, new.kind) == ("Deployment", "Rollout"):
+            safe = ("safe path: first add the Rollout with workloadRef to the Deployment (Argo Rollouts' migration), "
+                    "let it scale up, then remove the Deployment")
+        else:
+            safe = f"safe path: first add the {new.kind} under another name, let it become ready, then remove the {old.kind}"
+        out.append(Danger("workload-replaced", new.group, f"{new.group}: {old.label} is replaced by a {new.kind}: at sync "
+                                                          f"Argo CD deletes the {old.kind} and its pods while the "
+                                                          f"{new.kind}'s start from none; {safe}"))
+    for op, key, _, _, _, raw in pairs:
+        if op != "changed" or key.kind not in _IMMUTABLE:
+            continue
+        for field in _IMMUTABLE[key.kind]:
+            parts = tuple(field.split("."))
+            if any(tuple(str(p) for p in r[1][:len(parts)]) == parts for r in raw):
+                out.append(Danger("immutable-field", key.group, f"{key.group}: {key.label}: {field} changes, which "
+                                                                f"Kubernetes refuses: the sync fails until the object is "
+                                                                f"deleted and created again, its pods with it"))
+    return out
+
+
 def _dangers(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]]]) -> list[Danger]:
     out: list[Danger] = []
     seen: set[tuple] = set()
@@ -696,6 +732,8 @@ def _dangers(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]]
             for queue in sorted(old_queues - (new_queues or set())):
                 add(Danger("queue-removed", ref.group, f"{ref.group}: queue {queue} removed from the RabbitMQ "
                                                        f"definitions: the messages in it are lost"))
+    for danger in _replacements(pairs):
+        add(danger)
     for ref, path, a, b in shrinks:
         # The values file and the hydrated volume template say the same thing: name it once, at the object.
         if ref.kind == VALUES_KIND and (ref.env, ref.app, str(a), str(b)) in manifest_shrinks:

@@ -281,3 +281,48 @@ def test_restarts_come_first_and_an_only_pod_is_a_warning():
     assert text[-1].startswith("base → head: 0 changed, 0 added, 0 removed, 0 renamed, 1 restart; 1 noise change hidden")
     markdown = semdiff.render_markdown(report)
     assert "> [!WARNING]\n> **Restarts at sync** (pod template changed):\n>\n> - prod/db: StatefulSet data/w restarts its only" in markdown
+
+
+# ---------------------------------------------------------------- replacements and immutable fields
+
+
+def rollout(name: str = "w") -> dict[str, Any]:
+    return obj("Rollout", name, "data", "argoproj.io/v1alpha1", spec={"replicas": 2, "template": {"spec": {"containers": [{"name": "c"}]}}})
+
+
+def deployment(name: str = "w", **spec: Any) -> dict[str, Any]:
+    return obj("Deployment", name, "data", "apps/v1", spec={"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                                                          "template": {"spec": {"containers": [{"name": "c"}]}}, **spec})
+
+
+def test_a_rolling_service_made_canary_replaces_its_deployment():
+    assert dangers({M: [deployment()]}, {M: [rollout()]}) == [
+        ("workload-replaced", "prod/db", "prod/db: Deployment data/w is replaced by a Rollout: at sync Argo CD deletes the "
+                                         "Deployment and its pods while the Rollout's start from none; safe path: first add "
+                                         "the Rollout with workloadRef to the Deployment (Argo Rollouts' migration), let it "
+                                         "scale up, then remove the Deployment")]
+
+
+def test_other_replacements_and_what_is_no_replacement():
+    assert dangers({M: [rollout()]}, {M: [deployment()]}) == [
+        ("workload-replaced", "prod/db", "prod/db: Rollout data/w is replaced by a Deployment: at sync Argo CD deletes the "
+                                         "Rollout and its pods while the Deployment's start from none; safe path: first add "
+                                         "the Deployment under another name, let it become ready, then remove the Rollout")]
+    assert dangers({M: [deployment("a")]}, {M: [rollout("b")]}) == []  # another name: a new service, not a replacement
+    assert dangers({M: [obj("ConfigMap", "w", "data")]}, {M: [rollout()]}) == []
+
+
+@pytest.mark.parametrize("old,new,field", [
+    (deployment(), deployment(selector={"matchLabels": {"app": "w2"}}), "spec.selector"),
+    (sts("db", ("data", "1Gi")), {**sts("db", ("data", "1Gi")), "spec": {**sts("db", ("data", "1Gi"))["spec"], "serviceName": "db2"}},
+     "spec.serviceName"),
+])
+def test_an_immutable_field_changed(old, new, field):
+    found = dangers({M: [old]}, {M: [new]})
+    assert [(rule, message.split(": ", 2)[2]) for rule, _, message in found] == [
+        ("immutable-field", f"{field} changes, which Kubernetes refuses: the sync fails until the object is deleted and "
+                            "created again, its pods with it")]
+
+
+def test_a_mutable_change_is_no_danger():
+    assert dangers({M: [deployment()]}, {M: [deployment(replicas=5)]}) == []
