@@ -1193,6 +1193,33 @@ def _totals(report: Report) -> str:
     return text
 
 
+def _plan(objs: Iterable[ObjectChange], restarts: Iterable[Restart]) -> str:
+    """Like a plan: what the sync does to objects in the cluster (a rename deletes one and creates another; Helm
+    values are no cluster object), and how many workloads restart."""
+    add = change = destroy = 0
+    for o in objs:
+        if o.key.kind == VALUES_KIND:
+            continue
+        add += o.op in ("added", "renamed")
+        destroy += o.op in ("removed", "renamed")
+        change += o.op == "changed"
+    n = len(list(restarts))
+    return f"{add} to add, {change} to change, {destroy} to destroy, {n} restart{'s' if n != 1 else ''}"
+
+
+def _plans(report: Report) -> list[str]:
+    """One plan line per environment, then the argocd/ bootstrap, first in the output."""
+    envs = sorted({o.key.env for o in report.objects}, key=lambda e: (e == "", e))
+    env_of = lambda group: group.split("/", 1)[0] if "/" in group else ""  # noqa: E731  (prod/waste -> prod)
+    return [f"plan: {env or 'bootstrap (argocd/)'}: "
+            + _plan([o for o in report.objects if o.key.env == env], [r for r in report.restarts if env_of(r.group) == env])
+            for env in envs]
+
+
+def _group_plan(report: Report, group: str) -> str:
+    return _plan([o for o in report.objects if o.key.group == group], [r for r in report.restarts if r.group == group])
+
+
 def _danger_intro(report: Report, acknowledged: bool) -> str:
     n = len(report.dangers)
     what = f"{n} dangerous change{'s' if n != 1 else ''}"
@@ -1207,6 +1234,7 @@ def render_text(report: Report, *, acknowledged: bool = False, color: bool = Fal
     lines: list[str] = []
     if not report.objects:
         return f"no changes between {report.base} and {report.head}\n"
+    lines += [style(line, bold=True) for line in _plans(report)] + [""]
     lines += report.summary or ["no change in model terms (see the objects below)"]
     if report.dangers:
         lines += ["", style(f"DANGER: {_danger_intro(report, acknowledged)}", fg="red", bold=True)]
@@ -1216,7 +1244,7 @@ def render_text(report: Report, *, acknowledged: bool = False, color: bool = Fal
         lines += [style(f"  {'!' if r.only_pod else '~'} {r.message}", fg="yellow" if r.only_pod else None)
                   for r in report.restarts]
     for group, objs in _groups(report):
-        lines += ["", style(group, bold=True)]
+        lines += ["", style(group, bold=True) + f"  ({_group_plan(report, group)})"]
         for obj in objs:
             lines += ["  " + line for line in _object_lines(obj, report.fields_of(obj))]
     lines += ["", _totals(report)]
@@ -1239,7 +1267,7 @@ def render_markdown(report: Report, *, acknowledged: bool = False, limit: int = 
     title = f"### Rendered diff: `{report.base}` → `{report.head}`"
     if not report.objects:
         return f"{title}\n\nNo changes.\n"
-    head = [title, "", "**Summary**", ""]
+    head = [title, ""] + [f"**{_md_escape(line)}**  " for line in _plans(report)] + ["", "**Summary**", ""]
     summary = report.summary or ["no change in model terms (see the objects below)"]
     head += [f"- {_md_escape(s)}" for s in summary[:200]]
     if len(summary) > 200:

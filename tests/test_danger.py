@@ -326,3 +326,15 @@ def test_an_immutable_field_changed(old, new, field):
 
 def test_a_mutable_change_is_no_danger():
     assert dangers({M: [deployment()]}, {M: [deployment(replicas=5)]}) == []
+
+
+def test_the_plan_counts_cluster_objects_per_environment_first():
+    old = {M: [workload("Deployment", 2, "a"), obj("ConfigMap", "gone", "data")], V: [{"replicas": 2}],
+           P: [project()], "rendered/dev/manifests/db.yaml": [obj("ConfigMap", "c", "data", data={"a": "1"})]}
+    new = {M: [workload("Deployment", 2, "b"), obj("Service", "new", "data")], V: [{"replicas": 3}],
+           "rendered/dev/manifests/db.yaml": [obj("ConfigMap", "c", "data", data={"a": "2"})]}
+    text = semdiff.render_text(semdiff.compare(snap("base", old), snap("head", new))).splitlines()
+    assert text[:4] == ["plan: dev: 0 to add, 1 to change, 0 to destroy, 0 restarts",
+                        "plan: prod: 1 to add, 1 to change, 1 to destroy, 1 restart",  # Helm values are no cluster object
+                        "plan: bootstrap (argocd/): 0 to add, 0 to change, 1 to destroy, 0 restarts", ""]
+    assert "prod/db  (1 to add, 1 to change, 1 to destroy, 1 restart)" in text

@@ -265,8 +265,10 @@ def test_two_commits_print_a_two_line_model_summary_then_field_changes(history: 
     result = run(history, "--base", "HEAD~2")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[:3] == ["waste: image v0.6.0 → v0.6.1", "waste: canary step 2 weight 30 → 25", ""]
-    assert "prod/waste" in lines
+    # first the plan: the version label follows the tag on 5 objects; the Rollout's pods roll
+    assert lines[:2] == ["plan: prod: 0 to add, 5 to change, 0 to destroy, 1 restart", ""]
+    assert lines[2:5] == ["waste: image v0.6.0 → v0.6.1", "waste: canary step 2 weight 30 → 25", ""]
+    assert "prod/waste  (0 to add, 5 to change, 0 to destroy, 1 restart)" in lines
     assert "      ~ spec.template.spec.containers[api].image: ghcr.io/eco2-team/waste-api:v0.6.0 → " \
            "ghcr.io/eco2-team/waste-api:v0.6.1" in lines
     assert "      ~ spec.strategy.canary.steps[2].setWeight: 30 → 25" in lines
@@ -282,7 +284,7 @@ def test_two_commits_print_a_two_line_model_summary_then_field_changes(history: 
 def test_between_two_refs_only_that_commit(history: Path) -> None:
     result = run(history, "--base", "HEAD~2", "--head", "HEAD~1")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[:2] == ["waste: image v0.6.0 → v0.6.1", ""]
+    assert result.stdout.splitlines()[2:4] == ["waste: image v0.6.0 → v0.6.1", ""]
     assert "setWeight" not in result.stdout
     assert result.stdout.splitlines()[-1].startswith("HEAD~2 → HEAD~1: 1 changed")
 
@@ -300,7 +302,7 @@ def test_working_tree_against_a_ref(repo: Path) -> None:
     write_tree(repo, tree)  # not committed
     result = run(repo, "--base", "HEAD")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "storage-worker: replicas 2 → 3"
+    assert result.stdout.splitlines()[2] == "storage-worker: replicas 2 → 3"
     assert "  ~ StatefulSet workers/storage-worker\n      ~ spec.replicas: 2 → 3\n" in result.stdout
     assert run(repo, "--base", "HEAD", "--head", "HEAD").stdout == "no changes between HEAD and HEAD\n"
 
@@ -332,7 +334,8 @@ def test_objects_added_removed_and_changed(repo: Path) -> None:
     assert "  + PodDisruptionBudget api/waste added\n" in out
     assert "  - ServiceAccount api/waste removed\n" in out
     assert "  ~ Service api/waste\n      ~ spec.ports[http].port: 80 → 8080\n" in out
-    assert out.splitlines()[0] == "no change in model terms (see the objects below)"
+    assert out.splitlines()[:3] == ["plan: prod: 1 to add, 1 to change, 1 to destroy, 0 restarts", "",
+                                    "no change in model terms (see the objects below)"]
     assert out.splitlines()[-1].startswith("HEAD → working tree: 1 changed, 1 added, 1 removed, 0 renamed")
 
 
@@ -398,7 +401,7 @@ def test_application_added_in_the_summary(repo: Path) -> None:
     write_tree(repo, tree)
     result = run(repo, "--base", "HEAD")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "1 Application added (search), 0 removed"
+    assert result.stdout.splitlines()[2] == "1 Application added (search), 0 removed"
     assert "  + Application argocd/search added\n" in result.stdout
     assert "  + Helm values prod/search added\n" in result.stdout  # not hydrated: its values are what changes
 
@@ -417,7 +420,7 @@ def test_model_summary_covers_workers_hpa_volumes_queues_and_charts(repo: Path) 
     write_tree(repo, tree)
     result = run(repo, "--base", "HEAD")
     assert result.exit_code == 0
-    assert result.stdout.split("\n\n")[0].splitlines() == [
+    assert result.stdout.split("\n\n")[1].splitlines() == [
         "monitoring: chart kube-prometheus-stack 88.5.3 → kube-prometheus-stack 88.6.0",
         "monitoring: 1 other value changed",
         "rabbitmq: queue q.new added",
@@ -591,7 +594,8 @@ def test_markdown_summary_danger_and_collapsible_apps(repo: Path) -> None:
     md = run(repo, "--base", "HEAD~2", "--format", "markdown", "--ack-danger")
     assert md.exit_code == 0
     text = md.stdout
-    assert text.startswith("### Rendered diff: `HEAD~2` → `working tree`\n\n**Summary**\n\n"
+    assert text.startswith("### Rendered diff: `HEAD~2` → `working tree`\n\n"
+                           "**plan: prod: 0 to add, 6 to change, 0 to destroy, 1 restart**  \n\n**Summary**\n\n"
                            "- waste: image v0.6.0 → v0.6.1\n- waste: canary step 2 weight 30 → 25\n\n> [!CAUTION]\n")
     assert "> - prod/storage-worker: StatefulSet workers/storage-worker: volumeClaimTemplate wal removed" in text
     assert "<details><summary>prod/storage-worker (1 change)</summary>\n\n```diff\n" in text
@@ -713,4 +717,4 @@ def test_real_tree_against_itself_and_an_image_bump(tmp_path: Path) -> None:
     values.write_text(values.read_text().replace(f"tag: {old_tag}", "tag: v9.9.9"))
     result = run(root, "--base", "HEAD")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == f"waste: image {old_tag} → v9.9.9"
+    assert result.stdout.splitlines()[2] == f"waste: image {old_tag} → v9.9.9"

@@ -55,7 +55,8 @@ def test_diff_two_refs_prints_model_summary_then_fields(clone: Path):
     result = run_cli("diff", "--base", "HEAD~3", "--head", "HEAD", "--root", str(clone))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:3] == ["waste: image v0.6.0 → v0.6.1", "waste: canary step 2 weight 30 → 25", ""]
+    assert lines[0].startswith("plan: prod: 0 to add, ") and lines[1] == ""
+    assert lines[2:5] == ["waste: image v0.6.0 → v0.6.1", "waste: canary step 2 weight 30 → 25", ""]
     assert "ghcr.io/eco2-team/waste-api:v0.6.0 → ghcr.io/eco2-team/waste-api:v0.6.1" in result.stdout
     assert "spec.strategy.canary.steps[2].setWeight: 30 → 25" in result.stdout
 
@@ -81,4 +82,4 @@ def test_a_default_changed_for_several_apps_is_one_summary_line(clone: Path, tmp
     assert run_cli("render", "--root", str(root)).returncode == 0
     result = run_cli("diff", "--base", "HEAD", "--root", str(root))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:2] == ["chat-llm, waste: canary analysis successThreshold 0.95 → 0.97", ""]
+    assert result.stdout.splitlines()[2:4] == ["chat-llm, waste: canary analysis successThreshold 0.95 → 0.97", ""]
