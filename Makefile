@@ -89,7 +89,7 @@ MUTATION_SCOPE ?= generator.checks.* generator.references.* generator.setimage.*
 	generator.credentials.* generator.output.* \
 	$(foreach f,node_labels _expression _term _affinity _toleration tolerates fits,generator.capacity.x_$(f)__mutmut_*) \
 	$(foreach f,redact _quantity _is_volume_size _vct_names _queue_names _queues_of _covers _brief _project_narrowing \
-	  _removal_danger _dangers,generator.semdiff.x_$(f)__mutmut_*) generator.quantity.x_kubernetes_quantity__mutmut_*
+	  _removal_danger _dangers _replacements _restarts,generator.semdiff.x_$(f)__mutmut_*) generator.quantity.x_kubernetes_quantity__mutmut_*
 MUTATION_MIN ?= 90
 mutation: $(STAMP) ## Mutation-test the modules that decide safety (mutmut; long, see README; fails under MUTATION_MIN=90 % killed)
 	@$(CRDS)

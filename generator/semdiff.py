@@ -1082,7 +1082,7 @@ def _restarts(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]
             replicas = spec["replicas"] if "replicas" in spec else autoscaled(key)
             out.append(Restart(key.group, key.label, None if key.kind == "DaemonSet" else
                                (replicas if isinstance(replicas, int) else 1)))
-    return sorted(out, key=lambda r: ("/" not in r.group, r.group, r.label))
+    return sorted(out, key=lambda r: (r.group, r.label))  # workloads are all in environments (env/app)
 
 
 def _summary(old_objs: dict[Key, Any], new_objs: dict[Key, Any], moves: list[tuple[Key, Key, float]],

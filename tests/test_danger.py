@@ -338,3 +338,20 @@ def test_the_plan_counts_cluster_objects_per_environment_first():
                         "plan: prod: 1 to add, 1 to change, 1 to destroy, 1 restart",  # Helm values are no cluster object
                         "plan: bootstrap (argocd/): 0 to add, 0 to change, 1 to destroy, 0 restarts", ""]
     assert "prod/db  (1 to add, 1 to change, 1 to destroy, 1 restart)" in text
+
+
+def test_only_a_horizontal_pod_autoscaler_of_that_workload_sets_its_count():
+    other = obj("HorizontalPodAutoscaler", "x", "data", "autoscaling/v2",
+                spec={"scaleTargetRef": {"kind": "Deployment", "name": "other"}, "minReplicas": 4})
+    keda = obj("ScaledObject", "w", "data", "keda.sh/v1alpha1", spec={"scaleTargetRef": {"kind": "Deployment", "name": "w"},
+                                                                      "minReplicas": 5})
+    default = obj("HorizontalPodAutoscaler", "w", "data", "autoscaling/v2",
+                  spec={"scaleTargetRef": {"kind": "Deployment", "name": "w"}})  # minReplicas defaults to 1
+    for extra, how in (([other, keda], "its only pod: unavailable until the new one is ready"),
+                       ([default], "its only pod: unavailable until the new one is ready")):
+        assert restarts({M: [workload("Deployment", None, "a"), *extra]}, {M: [workload("Deployment", None, "b"), *extra]}) == [
+            f"prod/db: Deployment data/w restarts {how}"]
+
+
+def test_a_new_workload_beside_a_replaced_one():
+    assert [rule for rule, _, _ in dangers({M: [deployment()]}, {M: [deployment("a-new"), rollout()]})] == ["workload-replaced"]
