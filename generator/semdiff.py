@@ -323,9 +323,12 @@ class Danger:
 class Restart:
     """A workload whose pods roll at sync: its pod template changed (checksum annotations and labels included)."""
 
-    group: str
-    label: str
+    key: Key
     pods: int | None  # replicas after the change; None for a DaemonSet (one per node)
+
+    @property
+    def group(self) -> str:
+        return self.key.group
 
     @property
     def only_pod(self) -> bool:
@@ -339,7 +342,7 @@ class Restart:
             how = "its only pod: unavailable until the new one is ready"
         else:
             how = f"its {self.pods} pods"
-        return f"{self.group}: {self.label} restarts {how}"
+        return f"{self.group}: {self.key.label} restarts {how}"
 
 
 @dataclass
@@ -652,7 +655,8 @@ def _removal_danger(key: Key, doc: Any, how: str) -> Danger | None:
     return None
 
 
-_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")
+# Workloads whose pods roll when their pod template changes (restarts), and which a kind change replaces.
+_ROLLING_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Rollout")
 # Fields Kubernetes refuses to change on an existing object: the sync fails until it is deleted and created again.
 _IMMUTABLE = {"Deployment": ("spec.selector",), "DaemonSet": ("spec.selector",), "Rollout": (),
               "StatefulSet": ("spec.selector", "spec.serviceName", "spec.podManagementPolicy")}
@@ -663,9 +667,9 @@ def _replacements(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[
     change to an immutable field: what happens at sync, and the safe path."""
     out = []
     removed = {(k.env, k.app, k.namespace, k.name): k for op, k, _, _, _, _ in pairs
-               if op == "removed" and k.kind in _WORKLOAD_KINDS}
+               if op == "removed" and k.kind in _ROLLING_KINDS}
     for op, _, _, new, _, _ in pairs:
-        old = removed.get((new.env, new.app, new.namespace, new.name)) if op == "added" and new.kind in _WORKLOAD_KINDS else None
+        old = removed.get((new.env, new.app, new.namespace, new.name)) if op == "added" and new.kind in _ROLLING_KINDS else None
         if old is None or old.kind == new.kind:
             continue
         if (old.kind, new.kind) == ("Deployment", "Rollout"):
@@ -679,10 +683,10 @@ def _replacements(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[
     for op, key, _, _, _, raw in pairs:
         if op != "changed" or key.kind not in _IMMUTABLE:
             continue
-        for field in _IMMUTABLE[key.kind]:
-            parts = tuple(field.split("."))
+        for immutable in _IMMUTABLE[key.kind]:
+            parts = tuple(immutable.split("."))
             if any(tuple(str(p) for p in r[1][:len(parts)]) == parts for r in raw):
-                out.append(Danger("immutable-field", key.group, f"{key.group}: {key.label}: {field} changes, which "
+                out.append(Danger("immutable-field", key.group, f"{key.group}: {key.label}: {immutable} changes, which "
                                                                 f"Kubernetes refuses: the sync fails until the object is "
                                                                 f"deleted and created again, its pods with it"))
     return out
@@ -1057,9 +1061,6 @@ def compare(base: Snapshot, head: Snapshot, *, keep_noise: bool = False) -> Repo
                   keep_noise, _restarts(danger_input, new_side))
 
 
-_ROLLING_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Rollout")
-
-
 def _restarts(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]]], side: _Side) -> list[Restart]:
     """Changed workloads whose pod template changed: their pods are replaced at sync, even when the change is one
     the field list hides as noise (a checksum of a ConfigMap, a chart label). How many: spec.replicas, else the
@@ -1080,9 +1081,8 @@ def _restarts(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]
         if any(parts[:2] == ("spec", "template") for _, parts, _, _ in raw):
             spec = new.get("spec") or {}
             replicas = spec["replicas"] if "replicas" in spec else autoscaled(key)
-            out.append(Restart(key.group, key.label, None if key.kind == "DaemonSet" else
-                               (replicas if isinstance(replicas, int) else 1)))
-    return sorted(out, key=lambda r: (r.group, r.label))  # workloads are all in environments (env/app)
+            out.append(Restart(key, None if key.kind == "DaemonSet" else (replicas if isinstance(replicas, int) else 1)))
+    return sorted(out, key=lambda r: r.key)
 
 
 def _summary(old_objs: dict[Key, Any], new_objs: dict[Key, Any], moves: list[tuple[Key, Key, float]],
@@ -1210,9 +1210,8 @@ def _plan(objs: Iterable[ObjectChange], restarts: Iterable[Restart]) -> str:
 def _plans(report: Report) -> list[str]:
     """One plan line per environment, then the argocd/ bootstrap, first in the output."""
     envs = sorted({o.key.env for o in report.objects}, key=lambda e: (e == "", e))
-    env_of = lambda group: group.split("/", 1)[0] if "/" in group else ""  # noqa: E731  (prod/waste -> prod)
     return [f"plan: {env or 'bootstrap (argocd/)'}: "
-            + _plan([o for o in report.objects if o.key.env == env], [r for r in report.restarts if env_of(r.group) == env])
+            + _plan([o for o in report.objects if o.key.env == env], [r for r in report.restarts if r.key.env == env])
             for env in envs]
 
 
