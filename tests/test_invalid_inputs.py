@@ -92,3 +92,9 @@ def test_a_file_over_the_size_bound_is_refused_before_it_is_read(model_dir: Path
     padding = MAX_FILE_BYTES + 1 - len(services)
     (model_dir / "services.yaml").write_bytes(services + b"#" * (padding - 1) + b"\n")
     assert problems(model_dir) == ["values/services.yaml: is 2.0 MiB; a model file is at most 2 MiB"]
+
+
+def test_an_explicit_str_tag_keeps_a_value_a_string(model_dir: Path):
+    """`!!str 1.0` is YAML's own way to say "the string 1.0"; the model reads it so (it was refused as not a string)."""
+    edit(model_dir / "services.yaml", "    replicas: 2\n", "    replicas: 2\n    env: {VERSION: !!str 1.0}\n")
+    assert load(model_dir).model.services["auth"].env["VERSION"] == "1.0"
