@@ -56,6 +56,30 @@ class Layout:
     def chart_dir(chart: str) -> str:
         return f"charts/{chart}"
 
+    @property
+    def nodes_file(self) -> str:
+        return f"rendered/{self.environment}/nodes.yaml"
+
+    # The bootstrap of the environment, applied by hand (argocd/README.md).
+    @property
+    def bootstrap_dir(self) -> str:
+        return f"argocd/{self.environment}"
+
+    @property
+    def root_file(self) -> str:
+        return f"{self.bootstrap_dir}/root.yaml"
+
+    @property
+    def argocd_cm_file(self) -> str:
+        return f"{self.bootstrap_dir}/argocd-cm.yaml"
+
+    def project_file(self, project: str) -> str:
+        return f"{self.bootstrap_dir}/projects/{project}.yaml"
+
+    def owns(self, path: str) -> bool:
+        """Whether a generated file belongs to this environment (the rest, READMEs and schemas, to all)."""
+        return path.startswith((f"rendered/{self.environment}/", f"{self.bootstrap_dir}/"))
+
 
 def waves(model: Model) -> dict[str, int]:
     """Sync wave of each component: 0 without dependencies, else one more than its latest dependency."""
@@ -168,9 +192,9 @@ def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
     if ignored:
         options.append("RespectIgnoreDifferences=true")
     spec: dict[str, Any] = {
-        "project": comp.project,
+        "project": model.argocd.name_prefix + comp.project,
         **sources,
-        "destination": {"server": IN_CLUSTER, "namespace": comp.namespace or model.platform.destination_namespace},
+        "destination": {"server": c.server, "namespace": comp.namespace or model.platform.destination_namespace},
         "syncPolicy": _sync_policy(model, *options),
         "revisionHistoryLimit": model.argocd.revision_history_limit,
     }
@@ -182,7 +206,7 @@ def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
     return {
         "apiVersion": ARGO_API,
         "kind": "Application",
-        "metadata": _metadata(model, comp.name, comp.kind, annotations, finalizers),
+        "metadata": _metadata(model, model.argocd.name_prefix + comp.name, comp.kind, annotations, finalizers),
         "spec": spec,
     }
 
@@ -201,9 +225,9 @@ def root_application(model: Model) -> dict[str, Any]:
         "apiVersion": ARGO_API,
         "kind": "Application",
         # No finalizer: deleting the root must never cascade into every component.
-        "metadata": _metadata(model, model.argocd.root_app, "bootstrap"),
+        "metadata": _metadata(model, model.argocd.name_prefix + model.argocd.root_app, "bootstrap"),
         "spec": {
-            "project": model.argocd.root_project,
+            "project": model.argocd.name_prefix + model.argocd.root_project,
             "source": {"repoURL": c.repo_url, "targetRevision": c.target_revision,
                        "path": Layout(c.environment).apps_dir, "directory": {"recurse": False}},
             "destination": {"server": IN_CLUSTER, "namespace": model.argocd.namespace},
@@ -246,7 +270,7 @@ def projects(model: Model) -> dict[str, dict[str, Any]]:
             spec = {
                 "description": project.description,
                 "sourceRepos": _repos(model, members) if members else [model.cluster.repo_url],
-                "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in sorted(namespaces)],
+                "destinations": [{"server": model.cluster.server, "namespace": ns} for ns in sorted(namespaces)],
                 # Least privilege: no cluster-scoped kind unless the model lists it for this project.
                 "clusterResourceWhitelist": [_group_kind(k) for k in project.cluster_resources],
                 "orphanedResources": {"warn": True},
@@ -255,7 +279,8 @@ def projects(model: Model) -> dict[str, dict[str, Any]]:
             "apiVersion": ARGO_API,
             "kind": "AppProject",
             # Argo CD's project finalizer refuses to delete a project that Applications still use.
-            "metadata": {**_metadata(model, name, "bootstrap"), "finalizers": [labels.RESOURCES_FINALIZER]},
+            "metadata": {**_metadata(model, model.argocd.name_prefix + name, "bootstrap"),
+                         "finalizers": [labels.RESOURCES_FINALIZER]},
             "spec": spec,
         }
     return out

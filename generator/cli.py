@@ -15,11 +15,11 @@ from .helm import HelmError
 
 
 def _options(root: str, values: str | None, hydrate: bool = True, crds: str | None = None,
-             charts: str | None = None) -> pipeline.Options:
+             charts: str | None = None, envs: tuple[str, ...] = ()) -> pipeline.Options:
     root_path = Path(root).resolve()
     return pipeline.Options(root=root_path, values=Path(values).resolve() if values else root_path / "values",
                             hydrate=hydrate, validate=hydrate, crds=Path(crds) if crds else None,
-                            charts=Path(charts).resolve() if charts else None)
+                            charts=Path(charts).resolve() if charts else None, envs=tuple(envs))
 
 
 root_option = click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
@@ -28,6 +28,8 @@ crds_option = click.option("--crds", default=None, type=click.Path(file_okay=Fal
                            help="CRD schema directory [default: $ECO2_CRDS, ../shared/crds, .cache/crds (make schemas)].")
 charts_option = click.option("--charts", default=None, type=click.Path(file_okay=False),
                               help="Upstream chart archives [default: $ECO2_CHARTS, ../shared/charts, .cache/charts (make charts)].")
+env_option = click.option("--env", "envs", multiple=True, metavar="ENV",
+                          help="Only this environment (repeatable) [default: every one in `environments:`].")
 values_option = click.option("--values", "values", default=None, type=click.Path(file_okay=False),
                              help="Model directory [default: <root>/values].")
 
@@ -42,11 +44,14 @@ def main() -> None:
 @values_option
 @crds_option
 @charts_option
+@env_option
 @click.option("--no-hydrate", is_flag=True, help="Skip `helm template` and validation (values, Applications, bootstrap only).")
 @guarded
-def render(root: str, values: str | None, crds: str | None, charts: str | None, no_hydrate: bool) -> None:
-    """Write rendered/, argocd/ and the schemas, validated; all or nothing."""
-    pipeline.render_to_disk(_options(root, values, hydrate=not no_hydrate, crds=crds, charts=charts))
+def render(root: str, values: str | None, crds: str | None, charts: str | None, envs: tuple[str, ...],
+           no_hydrate: bool) -> None:
+    """Write rendered/, argocd/ and the schemas, validated; all or nothing. With --env, the other environments'
+    files stay exactly as they are."""
+    pipeline.render_to_disk(_options(root, values, hydrate=not no_hydrate, crds=crds, charts=charts, envs=envs))
 
 
 @main.command()
@@ -54,10 +59,11 @@ def render(root: str, values: str | None, crds: str | None, charts: str | None, 
 @values_option
 @crds_option
 @charts_option
+@env_option
 @guarded
-def check(root: str, values: str | None, crds: str | None, charts: str | None) -> None:
+def check(root: str, values: str | None, crds: str | None, charts: str | None, envs: tuple[str, ...]) -> None:
     """Exit 1 with a unified diff if anything generated differs from what is committed."""
-    diffs = pipeline.check(_options(root, values, crds=crds, charts=charts))
+    diffs = pipeline.check(_options(root, values, crds=crds, charts=charts, envs=envs))
     if diffs:
         click.echo("".join(diffs), nl=False)
         fail([f"{len(diffs)} generated file(s) out of date: run `make render` and commit the result."], EXIT_FINDINGS)
@@ -68,10 +74,11 @@ def check(root: str, values: str | None, crds: str | None, charts: str | None) -
 @root_option
 @values_option
 @crds_option
+@env_option
 @guarded
-def validate(root: str, values: str | None, crds: str | None) -> None:
+def validate(root: str, values: str | None, crds: str | None, envs: tuple[str, ...]) -> None:
     """Validate what is on disk under rendered/ and argocd/: schemas, references, policy (exit 1 on findings)."""
-    report = pipeline.validate_on_disk(_options(root, values, crds=crds))
+    report = pipeline.validate_on_disk(_options(root, values, crds=crds, envs=envs))
     for line in report.lines():
         click.echo(line)
     if not report.ok:

@@ -27,6 +27,37 @@ def values_schema() -> dict[str, Any]:
                      "Generated from generator/model.py by `make render`; do not edit.")
     schema.pop("required", None)
     assert set(schema["properties"]) == set(SECTIONS)
+    # With `environments:`, each environment's name is its own and the base leaves cluster.environment out.
+    cluster = schema["$defs"]["Cluster"]
+    cluster["required"] = [r for r in cluster["required"] if r != "environment"]
+    return schema
+
+
+def _loosened(node: Any) -> Any:
+    """An overlay's view of a schema: nothing required, any field may be null (removed), any mapping may say
+    `$patch: replace` (environments.py)."""
+    if isinstance(node, list):
+        return [_loosened(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    # Nothing is required, and a union is told apart by a `type` the overlay need not repeat: any member may match.
+    out = {("anyOf" if k == "oneOf" else k): _loosened(v) for k, v in node.items() if k not in ("required", "discriminator")}
+    if out.get("type") == "object" or "properties" in out:
+        if "properties" in out:
+            out["properties"] = {**{k: {"anyOf": [v, {"type": "null"}]} for k, v in out["properties"].items()},
+                                 "$patch": {"const": "replace"}}
+        if isinstance(out.get("additionalProperties"), dict):  # a map by name (services, nodes)
+            out["additionalProperties"] = {"anyOf": [out["additionalProperties"], {"type": "null"}]}
+            out["properties"] = {**out.get("properties", {}), "$patch": {"const": "replace"}}
+    return out
+
+
+def overlay_schema() -> dict[str, Any]:
+    """Schema for values/environments/<env>.yaml: the model's sections, loosened as an overlay may write them."""
+    schema = _loosened(values_schema())
+    schema["properties"].pop("environments")  # the base lists them; an overlay cannot
+    schema["properties"].pop("$patch")
+    schema["title"] = "Eco² environment overlay (values/environments/<env>.yaml)"
     return schema
 
 

@@ -32,6 +32,34 @@ class Source:
         self._reparse = reparse
         self.files: dict[str, str] = dict(files or {})  # section -> the file that writes it, as shown
         self.data: dict[str, Any] = {}  # the plain data of each section, as read
+        # An environment's overlay (environments.py): its file as shown, its plain data, and where to parse it
+        # for positions. A position is the overlay's where it writes the loc at least as deep as the base does.
+        self.overlay_file: str | None = None
+        self.overlay_data: dict[str, Any] = {}
+        self._overlay_path: Path | None = None
+        self._overlay_doc: CommentedMap | None = None
+
+    def with_overlay(self, shown: str, data: dict[str, Any], path: Path, doc: CommentedMap | None = None) -> "Source":
+        """This base's positions, layered with an environment's overlay file."""
+        out = Source(self.display_dir, self._reparse, self.files)
+        out._sections, out.data = self._sections, self.data
+        out.overlay_file, out.overlay_data, out._overlay_path, out._overlay_doc = shown, data, path, doc
+        return out
+
+    @property
+    def overlay_doc(self) -> CommentedMap | None:
+        if self._overlay_doc is None and self._overlay_path is not None:
+            self._overlay_doc = _yaml().load(self._overlay_path.read_text(encoding="utf-8"))
+        return self._overlay_doc
+
+    def overlay_touches(self, loc: Loc) -> bool:
+        """Whether the overlay writes anything at or below loc (a banner names it beside the base file)."""
+        node: Any = self.overlay_data
+        for part in loc:
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
 
     @property
     def sections(self) -> dict[str, tuple[str, CommentedMap]]:
@@ -60,32 +88,54 @@ class Source:
         return self.files[loc[0]], format_loc(shown)
 
     def locate(self, loc: Loc, missing_field: bool = False) -> tuple[str, int, int, str]:
-        """(file, line, col, field path) for a loc; walks as deep into the YAML as the loc exists."""
-        if not loc or loc[0] not in self.sections:
+        """(file, line, col, field path) for a loc; walks as deep into the YAML as the loc exists: into the
+        overlay's file when it writes the loc as deep as the base does (it set the value), else the base's."""
+        base = _walk(*self.sections[loc[0]], loc, missing_field) if loc and loc[0] in self.sections else None
+        if loc and self.overlay_file is not None and loc[0] in self.overlay_data and self.overlay_doc is not None:
+            over = _walk(self.overlay_file, self.overlay_doc, loc, missing_field)
+            # A tie goes to the overlay where it replaced the value (a scalar, a list, a `$patch: replace` mapping),
+            # to the base where the overlay's mapping only merged into it: the base defines the thing, and a field
+            # that neither file writes is missing where that thing is defined.
+            if base is None or over[0] > base[0] or over[0] == base[0] and not (
+                    missing_field and over[0] < len(loc) or _merged(over[2]) and isinstance(base[2], CommentedMap)):
+                return over[1]
+        if base is None:
             return (f"{self.display_dir}/", 0, 0, format_loc(loc))
-        file, doc = self.sections[loc[0]]
-        line, col = doc.lc.key(loc[0])
-        node: Any = doc[loc[0]]
-        shown: list = [loc[0]]
-        rest = list(loc[1:])
-        for i, part in enumerate(rest):
-            last = i == len(rest) - 1
-            if isinstance(node, CommentedMap) and part in node:
-                line, col = _key_position(node, part, (line, col))
-                node = node[part]
-                shown.append(part)
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-                line, col = node.lc.item(part)
-                node = node[part]
-                shown.append(part)
-            elif last and missing_field and isinstance(part, str):
-                shown.append(part)  # a required field that is not there: point at its parent
-            # else: a pydantic union tag or '[key]' marker; it is not in the file, skip it
-        return (file, line + 1, col + 1, format_loc(shown))
+        return base[1]
 
     def problem(self, finding: Finding) -> Problem:
         file, line, col, path = self.locate(finding.loc)
         return Problem(file, line, col, path, finding.message)
+
+
+def _merged(node: Any) -> bool:
+    """Whether an overlay's node merges into the base's (a mapping without `$patch: replace`)."""
+    return isinstance(node, CommentedMap) and node.get("$patch") != "replace"
+
+
+def _walk(file: str, doc: CommentedMap, loc: Loc, missing_field: bool) -> tuple[int, tuple[str, int, int, str], Any]:
+    """(how many parts of loc the file writes, its position, the node there) for a loc whose section it holds."""
+    line, col = doc.lc.key(loc[0])
+    node: Any = doc[loc[0]]
+    shown: list = [loc[0]]
+    depth = 1
+    rest = list(loc[1:])
+    for i, part in enumerate(rest):
+        last = i == len(rest) - 1
+        if isinstance(node, CommentedMap) and part in node:
+            line, col = _key_position(node, part, (line, col))
+            node = node[part]
+            shown.append(part)
+            depth += 1
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            node = node[part]
+            shown.append(part)
+            depth += 1
+        elif last and missing_field and isinstance(part, str):
+            shown.append(part)  # a required field that is not there: point at its parent
+        # else: a pydantic union tag or '[key]' marker; it is not in the file, skip it
+    return depth, (file, line + 1, col + 1, format_loc(shown)), node
 
 
 def _key_position(node: CommentedMap, key: Any, fallback: tuple[int, int]) -> tuple[int, int]:
@@ -313,6 +363,43 @@ def _syntax_problem(exc: MarkedYAMLError) -> tuple[int, int, str]:
     return line, col, problem
 
 
+def read_file(path: Path, shown: str, empty_ok: bool = False) -> tuple[CommentedMap | None, list[Problem]]:
+    """One model file parsed with positions, or None and why not (size, encoding, bounds, syntax, shape)."""
+
+    def bad(line: int, col: int, message: str) -> tuple[None, list[Problem]]:
+        return None, [Problem(shown, line, col, "", message)]
+
+    if (size := path.stat().st_size) > MAX_FILE_BYTES:
+        return bad(0, 0, f"is {size / 1024 / 1024:.1f} MiB; a model file is at most {MAX_FILE_BYTES // 1024 // 1024} MiB")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[:exc.start].decode("utf-8")
+        return bad(*_position(before, len(before)), f"byte 0x{raw[exc.start]:02x} is not UTF-8; model files are UTF-8 text")
+    if (nul := re.search(r"[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", text)) is not None:
+        # what YAML 1.2 forbids in a stream (section 5.1): reported where it is, not at 1:1 by the reader
+        return bad(*_position(text, nul.start()), f"control character U+{ord(nul.group()):04X} is not allowed in YAML")
+    if (long := _long_int(text)) is not None:
+        return bad(long[0], long[1], f"a number of {long[2]} digits; no field of the model takes more than a few")
+    try:
+        if (bounds := _bounds_problem(text)) is not None:
+            return bad(bounds[0] + 1, bounds[1] + 1, bounds[2])
+        doc = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        line, col, message = _syntax_problem(exc)
+        return bad(line, col, f"YAML syntax: {message}")
+    except YAMLError as exc:
+        return bad(1, 1, f"cannot be read as YAML: {' '.join(str(exc).split())}")
+    if doc is None and empty_ok:
+        return CommentedMap(), []
+    if doc is None:
+        return bad(1, 1, "file is empty; it must hold a mapping of model sections")
+    if not isinstance(doc, CommentedMap):
+        return bad(1, 1, f"top level must be a mapping of model sections, not a {type(doc).__name__}")
+    return doc, []
+
+
 def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], Source, list[Problem], bool]:
     """Parse every values/*.yaml: the merged plain data, the positions, problems, and whether a file was unreadable.
     A model read without problems before (the same bytes) comes from the memo, its positions parsed on demand."""
@@ -355,52 +442,9 @@ def _read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], 
         raise InvalidModel([Problem(f"{display_dir}/", 0, 0, "", "no model files (*.yaml) found")])
     for path in files:
         shown = f"{display_dir}/{path.name}"
-        if (size := path.stat().st_size) > MAX_FILE_BYTES:
-            problems.append(Problem(shown, 0, 0, "", f"is {size / 1024 / 1024:.1f} MiB; a model file is at most "
-                                                     f"{MAX_FILE_BYTES // 1024 // 1024} MiB"))
-            unreadable = True
-            continue
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            before = raw[:exc.start].decode("utf-8")
-            line, col = _position(before, len(before))
-            problems.append(Problem(shown, line, col, "", f"byte 0x{raw[exc.start]:02x} is not UTF-8; model files are UTF-8 text"))
-            unreadable = True
-            continue
-        if (nul := re.search(r"[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", text)) is not None:
-            # what YAML 1.2 forbids in a stream (section 5.1): reported where it is, not at 1:1 by the reader
-            problems.append(Problem(shown, *_position(text, nul.start()), "",
-                                    f"control character U+{ord(nul.group()):04X} is not allowed in YAML"))
-            unreadable = True
-            continue
-        if (long := _long_int(text)) is not None:
-            problems.append(Problem(shown, long[0], long[1], "", f"a number of {long[2]} digits; no field of the model "
-                                                                  f"takes more than a few"))
-            unreadable = True
-            continue
-        try:
-            if (bounds := _bounds_problem(text)) is not None:
-                problems.append(Problem(shown, bounds[0] + 1, bounds[1] + 1, "", bounds[2]))
-                unreadable = True
-                continue
-            doc = _yaml().load(text)
-        except MarkedYAMLError as exc:
-            line, col, message = _syntax_problem(exc)
-            problems.append(Problem(shown, line, col, "", f"YAML syntax: {message}"))
-            unreadable = True
-            continue
-        except YAMLError as exc:
-            problems.append(Problem(shown, 1, 1, "", f"cannot be read as YAML: {' '.join(str(exc).split())}"))
-            unreadable = True
-            continue
+        doc, trouble = read_file(path, shown)
         if doc is None:
-            problems.append(Problem(shown, 1, 1, "", "file is empty; it must hold a mapping of model sections"))
-            unreadable = True
-            continue
-        if not isinstance(doc, CommentedMap):
-            problems.append(Problem(shown, 1, 1, "", f"top level must be a mapping of model sections, not a {type(doc).__name__}"))
+            problems.extend(trouble)
             unreadable = True
             continue
         for key in doc:
@@ -425,12 +469,16 @@ class Loaded:
     source: Source
 
 
-def load(values_dir: Path, display_dir: str = "values", run_checks: bool = True) -> Loaded:
-    """The validated model and where each part was written, or InvalidModel with every problem, each at file:line:col.
+def load(values_dir: Path, display_dir: str = "values", run_checks: bool = True, env: str | None = None) -> Loaded:
+    """One environment's validated model and where each part was written (the last, production, unless `env` names
+    another), or InvalidModel with every problem, each at file:line:col. environments.load gives them all.
 
     run_checks=False stops after the schema (types, unknown keys): for tests of single cross-object rules.
     """
-    return build(read_sections(values_dir, display_dir), display_dir, run_checks)
+    from . import environments
+
+    envs = environments.load(values_dir, display_dir, run_checks, only=(env,) if env else ())
+    return envs[env] if env else list(envs.values())[-1]
 
 
 def build(read: tuple[dict[str, Any], Source, list[Problem], bool], display_dir: str = "values",

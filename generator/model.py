@@ -292,6 +292,8 @@ class Cluster(Strict):
     pod_cidr: Annotated[str, Field(alias="podCIDR", pattern=r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$")]
     system_reserved: SystemReserve
     """Kept free on every node for kubelet, the container runtime and Calico; a node may raise it."""
+    server: Annotated[str, Field(pattern=r"^https://[^\s/]+(/\S*)?$")] = "https://kubernetes.default.svc"
+    """The Kubernetes API server Argo CD deploys this environment to (the default: the cluster Argo CD runs in)."""
 
 
 class Node(Strict):
@@ -687,6 +689,9 @@ class Project(Strict):
 
 class ArgoCD(Strict):
     namespace: Name
+    name_prefix: Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?-)?$", max_length=20)] = ""
+    """Put before the name of every Application and AppProject of this environment, so that the environments one
+    Argo CD manages never share a name ('staging-' gives staging-waste). Helm release names stay the component's."""
     root_project: Name
     root_app: Name
     projects: dict[Name, Project]
@@ -730,7 +735,7 @@ class Waiver(Strict):
 # ---------------------------------------------------------------- the whole model
 
 SECTIONS = (
-    "cluster", "nodes", "argocd", "platform", "delivery", "serviceDefaults", "services",
+    "environments", "cluster", "nodes", "argocd", "platform", "delivery", "serviceDefaults", "services",
     "workers", "messaging", "infra", "secrets", "waivers",
 )
 
@@ -738,6 +743,10 @@ SECTIONS = (
 class Model(Strict):
     """The whole platform. Each top-level key lives in exactly one file of values/."""
 
+    environments: list[Name] = []
+    """The environments, in promotion order (a release reaches the first, then each next one); each is the base
+    model merged with values/environments/<env>.yaml, if there is one (environments.py). Empty: one environment,
+    the base as written, named by cluster.environment."""
     cluster: Cluster
     nodes: dict[Name, Node]
     argocd: ArgoCD

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import charts, hydrate, loader, memo, output, policy, render, resolve, validation, yamlio
-from .errors import ValidationFailed, format_loc
+from . import charts, environments, resolve, hydrate, memo, output, policy, render, validation, yamlio
+from .errors import UsageError, ValidationFailed, format_loc
 from .applications import Layout
 from .helm import HelmError, cache_dir as helm_cache_dir, find_helm
 
@@ -36,6 +36,7 @@ class Options:
     cache: Path | None = None
     jobs: int | None = None
     memo: bool = True  # reuse the memo of parsed and emitted YAML (.cache/memo); results are the same without
+    envs: tuple[str, ...] = ()  # only these environments are rendered; the others' files stay as they are
 
     @property
     def cache_dir(self) -> Path:
@@ -68,25 +69,73 @@ def _display(values: Path, root: Path) -> str:
         return values.as_posix()
 
 
+def load(opts: Options) -> dict[str, "environments.Loaded"]:
+    """Every environment's checked model (only the selected ones with --env), in promotion order."""
+    return environments.load(opts.values, _display(opts.values, opts.root), only=opts.envs)
+
+
+def _on_disk_environments(root: Path) -> set[str]:
+    return {p.name for p in (root / "rendered").iterdir() if p.is_dir()} if (root / "rendered").is_dir() else set()
+
+
+def _refuse_replacing(opts: Options, envs: list[str]) -> None:
+    """A values directory that renders none of the environments on disk would replace them all: the old route to a
+    second environment (a copy of values/ with another cluster.environment) deleted rendered/prod/."""
+    there = _on_disk_environments(opts.root)
+    if there and not there & set(envs):
+        shown = _display(opts.values, opts.root)
+        raise UsageError(
+            f"{shown}/ renders {', '.join(envs)}, but rendered/ holds {', '.join(sorted(there))}: rendering would delete "
+            f"{' and '.join(f'rendered/{e}/' for e in sorted(there))} and its bootstrap in argocd/. An environment is an "
+            f"overlay of the one model: list it in `environments:` and write values/environments/<env>.yaml "
+            f"(README, Environments). To replace the tree on purpose, delete rendered/ first.")
+
+
 @contextmanager
 def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, Path]]:
-    """Everything `make render` writes, complete in a staging directory; raises InvalidModel/HelmError before any write."""
+    """Everything `make render` writes, complete in a staging directory; raises InvalidModel/HelmError before any write.
+
+    With opts.envs, the other environments' files are kept as they are on disk, byte for byte."""
     started = time.perf_counter()
     with output.locked(opts.root), memo.using(memo_for(opts)), output.staging(opts.root) as staged:
-        loaded = loader.load(opts.values, _display(opts.values, opts.root))
-        model = loaded.model
-        tree = render.build(loaded, opts.root / "charts")
+        everything = environments.load(opts.values, _display(opts.values, opts.root))
+        _refuse_replacing(opts, list(everything))
+        if unknown := [e for e in opts.envs if e not in everything]:
+            raise UsageError(f"no environment {', '.join(map(repr, unknown))}: the model has {', '.join(everything)}")
+        chosen = [e for e in everything if not opts.envs or e in opts.envs]
+        tree = render.build(everything, opts.root / "charts")
+        for env in everything:
+            if env not in chosen:
+                _keep_as_on_disk(opts.root, tree, Layout(env))
         if (opts.root / "charts").is_dir():
             # Helm must see the schemas this run generates, not the ones committed before it.
             shutil.copytree(opts.root / "charts", staged / "charts", symlinks=True)
         tree.write(staged, unless_in=opts.root)
-        if opts.hydrate:
-            _hydrate(opts, loaded, tree, staged, log)
-        if opts.validate:
-            _validate(opts, loaded, tree, staged, log)
-        log(f"rendered {len(tree.files)} files for {model.cluster.name}/{model.cluster.environment} "
+        for env in chosen:
+            if opts.hydrate:
+                _hydrate(opts, everything[env], tree, staged, log)
+        if opts.validate:  # every environment's findings, not only the first failing one's
+            failed = []
+            for env in chosen:
+                try:
+                    _validate(opts, everything[env], tree, staged, log)
+                except ValidationFailed as exc:
+                    failed.append(exc)
+            if failed:
+                raise ValidationFailed([line for exc in failed for line in exc.lines], sum(exc.count for exc in failed))
+        model = everything[chosen[0]].model
+        log(f"rendered {len(tree.files)} files for {model.cluster.name}/{', '.join(chosen)} "
             f"in {time.perf_counter() - started:.2f}s")
         yield tree, staged
+
+
+def _keep_as_on_disk(root: Path, tree: output.Tree, layout: Layout) -> None:
+    """An environment not selected: its files are what is committed, not what the model would make of them now."""
+    for path in [p for p in tree.files if layout.owns(p)]:
+        del tree.files[path]
+    for path, data in output.read_generated(root).items():
+        if layout.owns(path):
+            tree.files[path] = data
 
 
 GENERATED = policy.GENERATED
@@ -134,10 +183,16 @@ def _unchanged_from(root: Path, inv: hydrate.Invocation) -> hydrate.Invocation:
     return dataclasses.replace(inv, value_files=files)
 
 
-def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
+def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
     model = loaded.model
     layout = Layout(model.cluster.environment)
-    apps = {c.name: yamlio.load_all(tree.files[layout.app_file(c.name)].decode())[0] for c in resolve.components(model)}
+    # By Application name (what helm and the hydration cache know), each with its component (its files' name).
+    by_name = {}
+    for comp in resolve.components(model):
+        app = yamlio.load_all(tree.files[layout.app_file(comp.name)].decode())[0]
+        by_name[app["metadata"]["name"]] = (comp.name, app)
+    apps = {name: app for name, (_, app) in by_name.items()}
+    file_of = {name: comp for name, (comp, _) in by_name.items()}
 
     def chart_source(name: str, version: str, repo: str) -> Path:
         return charts.resolve_chart(name, version, repo, opts.charts)
@@ -158,7 +213,7 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
             if path and doc is not None and _covered(apps[inv.app], key, doc, path):
                 _blank(doc, path)
             else:
-                unexplained.append(f"{layout.app_file(inv.app)}: {'/'.join(p for p in key if p)}: "
+                unexplained.append(f"{layout.app_file(file_of[inv.app])}: {'/'.join(p for p in key if p)}: "
                                    f"{format_loc(path) or '(the whole object)'} differs between two renders of "
                                    f"{inv.shown_chart}")
     if unexplained:
@@ -168,10 +223,10 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
     for inv in invocations:
         out = result.outputs[inv.app]
         chart = inv.shown_chart if inv.chart.suffix == ".tgz" else inv.chart.relative_to(staged).as_posix()
-        sources = [f"{layout.app_file(inv.app)} (helm template {chart})"]
+        sources = [f"{layout.app_file(file_of[inv.app])} (helm template {chart})"]
         notes = [f"Not applied by Argo CD, so left out: {d}" for d in out.dropped]
-        for path, docs, what in ((layout.manifest_file(inv.app), out.resources, notes),
-                                 (layout.crds_file(inv.app), out.crds, [])):
+        for path, docs, what in ((layout.manifest_file(file_of[inv.app]), out.resources, notes),
+                                 (layout.crds_file(file_of[inv.app]), out.crds, [])):
             if not docs:
                 continue
             text = render.yaml_file(sources, docs, what)
@@ -180,18 +235,26 @@ def _hydrate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Pa
                 (staged / path).parent.mkdir(parents=True, exist_ok=True)
                 (staged / path).write_bytes(tree.files[path])
     objects = sum(len(o.docs) for o in result.outputs.values())
-    log(f"hydrated {len(invocations)} apps ({objects} objects; {result.rendered} rendered, {result.cached} unchanged) "
+    log(f"hydrated {layout.environment}: {len(invocations)} apps ({objects} objects; {result.rendered} rendered, {result.cached} unchanged) "
         f"with {helm.describe()}")
 
 
-def _validate(opts: Options, loaded: loader.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
+def environment_files(files: dict[str, bytes], env: str) -> dict[str, bytes]:
+    """What one environment's validation sees: its own tree and bootstrap, and the files common to all."""
+    layout = Layout(env)
+    return {p: b for p, b in files.items() if layout.owns(p) or not p.startswith(("rendered/", "argocd/"))}
+
+
+def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
     started = time.perf_counter()
-    report = validation.validate_files(tree.files, staged, loaded, loaded.model.cluster.kubernetes_version, opts.crds)
+    env = loaded.model.cluster.environment
+    report = validation.validate_files(environment_files(tree.files, env), staged, loaded,
+                                       loaded.model.cluster.kubernetes_version, opts.crds)
     for reason in report.lines()[len(report.issues):]:
         log(reason)
     if not report.ok:
         raise ValidationFailed(report.lines(), len(report.issues))
-    log(f"validated {report.documents} objects in {time.perf_counter() - started:.2f}s: no findings")
+    log(f"validated {env}: {report.documents} objects in {time.perf_counter() - started:.2f}s: no findings")
 
 
 def render_to_disk(opts: Options, log: Log = stderr) -> output.Tree:
@@ -206,9 +269,16 @@ def check(opts: Options, log: Log = stderr) -> list[str]:
 
 
 def validate_on_disk(opts: Options) -> validation.Report:
-    """Validate the committed tree; the model ties findings to their fields and supplies the waivers."""
+    """Validate the committed tree of each environment; its model ties findings to their fields and supplies the
+    waivers."""
     with output.locked(opts.root):
-        loaded = loader.load(opts.values, _display(opts.values, opts.root))
+        with memo.using(memo_for(opts)):
+            envs = load(opts)
         files = output.read_generated(opts.root)
+    reports = []
     with memo.using(memo_for(opts)):
-        return validation.validate_files(files, opts.root, loaded, loaded.model.cluster.kubernetes_version, opts.crds)
+        for env, loaded in envs.items():
+            reports.append(validation.validate_files(environment_files(files, env), opts.root, loaded,
+                                                     loaded.model.cluster.kubernetes_version, opts.crds))
+    return validation.Report(sorted(i for r in reports for i in r.issues), [w for r in reports for w in r.waived],
+                             sum(r.documents for r in reports))

@@ -378,7 +378,7 @@ def applications(ctx: Context) -> Iterator[Finding]:
             yield app, "ref.app-project", "spec.destination", f"namespace {dest.get('namespace')!r} is not a destination of project {project.name!r}", ("namespace",)
         allowed = {d.get("namespace") for d in pspec.get("destinations") or []}
         if "*" not in allowed:
-            for obj in ctx.index.by_app.get(app.name, []):
+            for obj in ctx.index.by_app.get(app.app, []):
                 if obj.source.startswith("rendered/") and "/apps/" not in obj.source \
                         and obj.namespace and obj.namespace not in allowed:
                     yield (obj, "ref.app-project", "metadata.namespace", f"namespace {obj.namespace!r} is not a "
@@ -394,7 +394,7 @@ def sync_waves(ctx: Context) -> Iterator[Finding]:
     """The committed waves put every component after everything it depends on."""
     if ctx.model is None:
         return
-    apps = {a.name: a for a in ctx.index.kind("Application") if a.app}
+    apps = {a.app: a for a in ctx.index.kind("Application") if a.app}  # by component (the file), not by prefixed name
 
     def wave(app: Obj) -> int:
         return int(((app.doc.get("metadata") or {}).get("annotations") or {}).get(labels.SYNC_WAVE, "0"))
@@ -435,7 +435,7 @@ def capabilities(ctx: Context) -> Iterator[Finding]:
     resolves to exactly one provider, rendered by an Application that syncs in an earlier wave (or its own)."""
     if ctx.model is None:
         return
-    apps = {a.name: a for a in ctx.index.kind("Application") if a.app}
+    apps = {a.app: a for a in ctx.index.kind("Application") if a.app}  # by component (the file), not by prefixed name
     provided: dict[tuple[str, str], list[Obj]] = {}
     for sc in ctx.index.kind("StorageClass"):
         provided.setdefault((resolve.STORAGE_CLASS, sc.name), []).append(sc)

@@ -7,7 +7,7 @@ from typing import Any
 
 import jinja2
 
-from . import applications, helmvalues, jsonschemas, resolve, yamlio
+from . import applications, helmvalues, jsonschemas, labels, resolve, yamlio
 from .applications import Layout
 from .chartvalues import CHARTS
 from .loader import Loaded
@@ -35,7 +35,10 @@ def yaml_file(sources: list[str], docs: list[Any], notes: list[str] = ()) -> str
 def _where(loaded: Loaded, loc: tuple) -> str:
     """'values/services.yaml (services.waste)' for a model location (no line: it would churn every banner)."""
     file, path = loaded.source.where(loc)
-    return f"{file} ({path})"
+    shown = f"{file} ({path})"
+    if loaded.source.overlay_touches(loc):  # what the environment's overlay changes of it, beside the base
+        shown += f", {loaded.source.overlay_file} ({path})"
+    return shown
 
 
 def _node_objects(loaded: Loaded) -> list[dict[str, Any]]:
@@ -49,44 +52,57 @@ def _node_objects(loaded: Loaded) -> list[dict[str, Any]]:
     return out
 
 
-def build(loaded: Loaded, charts_dir: Path) -> Tree:
+def _environment(loaded: Loaded, tree: Tree) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One environment's files into the tree; what the READMEs say of it."""
     model = loaded.model
-    layout = Layout(model.cluster.environment)
-    tree = Tree()
+    env = model.cluster.environment
+    layout = Layout(env)
     apps = applications.applications(model)
     waves = applications.waves(model)
     rows = []
     for comp in resolve.components(model):
         where = _where(loaded, comp.loc)
         tree.add(layout.values_file(comp.name), yaml_file([where], [helmvalues.values(model, comp)]))
-        tree.add(layout.app_file(comp.name), yaml_file([where, "values/argocd.yaml (argocd)"], [apps[comp.name]]))
+        tree.add(layout.app_file(comp.name), yaml_file([where, _where(loaded, ("argocd",))], [apps[comp.name]]))
         deps = [d for d, _ in resolve.dependencies(model, comp)]
         rows.append({"wave": waves[comp.name], "name": comp.name, "kind": comp.kind, "project": comp.project,
                      "namespace": comp.namespace or "(several)", "deps": ", ".join(deps) or "none"})
-    env = model.cluster.environment
-    tree.add(f"rendered/{env}/nodes.yaml", yaml_file([_where(loaded, ("nodes",))], _node_objects(loaded)))
-    tree.add("rendered/README.md", _TEMPLATES.get_template("rendered-README.md.j2").render(
-        environments=[env], root_app=model.argocd.root_app,
-        upstream=[c.name for c in resolve.components(model) if c.upstream] or ["none"],
-        components=sorted(rows, key=lambda r: (r["wave"], r["name"])),
-    ))
+    tree.add(layout.nodes_file, yaml_file([_where(loaded, ("nodes",))], _node_objects(loaded)))
 
     argo_src = _where(loaded, ("argocd",))
-    tree.add("argocd/root.yaml", yaml_file([argo_src, _where(loaded, ("cluster",))], [applications.root_application(model)]))
-    for name, project in applications.projects(model).items():
-        tree.add(f"argocd/projects/{name}.yaml", yaml_file([argo_src, "the components of each project"], [project]))
-    tree.add("argocd/argocd-cm.yaml", yaml_file([argo_src], [applications.argocd_cm(model)]))
+    tree.add(layout.root_file, yaml_file([argo_src, _where(loaded, ("cluster",))], [applications.root_application(model)]))
+    projects = applications.projects(model)
+    for name, project in projects.items():
+        tree.add(layout.project_file(name), yaml_file([argo_src, "the components of each project"], [project]))
+    tree.add(layout.argocd_cm_file, yaml_file([argo_src], [applications.argocd_cm(model)]))
+    prefix = model.argocd.name_prefix
+    rendered = {"name": env, "root_app": prefix + model.argocd.root_app, "server": model.cluster.server,
+                "components": sorted(rows, key=lambda r: (r["wave"], r["name"])),
+                "upstream": [c.name for c in resolve.components(model) if c.upstream]}
+    bootstrap = {
+        "name": env, "dir": layout.bootstrap_dir, "namespace": model.argocd.namespace, "apps_dir": layout.apps_dir,
+        "revision": model.cluster.target_revision, "repo": model.cluster.repo_url, "server": model.cluster.server,
+        "root_project": prefix + model.argocd.root_project, "root_app": prefix + model.argocd.root_app,
+        "projects": [{"name": p["metadata"]["name"],
+                      "destinations": ", ".join(d["namespace"] for d in p["spec"]["destinations"]),
+                      "cluster": ", ".join(f"{k['group'] or 'core'}/{k['kind']}" for k in p["spec"]["clusterResourceWhitelist"]) or "none"}
+                     for p in projects.values()],
+    }
+    return rendered, bootstrap
+
+
+def build(envs: dict[str, Loaded], charts_dir: Path) -> Tree:
+    """Every environment's tree, the READMEs over all of them, and the editor and chart schemas."""
+    tree = Tree()
+    described = [_environment(loaded, tree) for loaded in envs.values()]
+    upstream = sorted({name for rendered, _ in described for name in rendered["upstream"]})
+    tree.add("rendered/README.md", _TEMPLATES.get_template("rendered-README.md.j2").render(
+        environments=[r for r, _ in described], upstream=upstream or ["none"]))
     tree.add("argocd/README.md", _TEMPLATES.get_template("argocd-README.md.j2").render(
-        namespace=model.argocd.namespace, apps_dir=layout.apps_dir, revision=model.cluster.target_revision,
-        repo=model.cluster.repo_url, root_project=model.argocd.root_project,
-        health_key="resource.customizations.health.argoproj.io_Application",
-        projects=[{"name": n,
-                   "destinations": ", ".join(d["namespace"] for d in p["spec"]["destinations"]),
-                   "cluster": ", ".join(f"{k['group'] or 'core'}/{k['kind']}" for k in p["spec"]["clusterResourceWhitelist"]) or "none"}
-                  for n, p in applications.projects(model).items()],
-    ))
+        environments=[b for _, b in described], health_key=labels.ARGOCD_CM_HEALTH_APPLICATION))
 
     tree.add("schema/values.schema.json", jsonschemas.to_json(jsonschemas.values_schema()))
+    tree.add("schema/overlay.schema.json", jsonschemas.to_json(jsonschemas.overlay_schema()))
     for chart in CHARTS:
         if (charts_dir / chart / "Chart.yaml").is_file():
             tree.add(f"charts/{chart}/values.schema.json", jsonschemas.to_json(jsonschemas.chart_schema(chart)))

@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
-from . import loader, memo, output, pipeline, resolve
+from . import environments, loader, memo, output, pipeline, resolve
 from .errors import InvalidModel, Loc, Problem, format_loc
 from .model import Image
 
@@ -384,10 +384,12 @@ def _validate_copy(values_dir: Path, name: str, after: bytes, display_dir: str, 
         for p in values_dir.iterdir():  # what the loader reads: the top-level model files
             if p.suffix in (".yaml", ".yml") and p.is_file():
                 shutil.copyfile(p, scratch / p.name)
+        if (values_dir / environments.OVERLAY_DIR).is_dir():  # and the overlays: every environment must still hold
+            shutil.copytree(values_dir / environments.OVERLAY_DIR, scratch / environments.OVERLAY_DIR)
         (scratch / name).write_bytes(after)
         read = loader.read_sections(scratch, display_dir)  # problems name values/<file> as if it were the real one
         _only_image_changed(read, old, image_loc, wanted)
-        new = loader.build(read, display_dir)
+        new = list(environments.load(scratch, display_dir).values())[-1]
     image = resolve.by_name(new.model)[component].spec.image  # type: ignore[union-attr]
     assert all(getattr(image, f) == v for f, v in wanted.items()), (image, wanted)
 

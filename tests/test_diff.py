@@ -717,4 +717,4 @@ def test_real_tree_against_itself_and_an_image_bump(tmp_path: Path) -> None:
     values.write_text(values.read_text().replace(f"tag: {old_tag}", "tag: v9.9.9"))
     result = run(root, "--base", "HEAD")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[2] == f"waste: image {old_tag} → v9.9.9"
+    assert result.stdout.splitlines()[2] == f"prod/waste: image {old_tag} → v9.9.9"

@@ -36,3 +36,26 @@ def test_schema_rejects_a_misspelt_field():
                         ("required", ["services", "auth"], "'replicas' is a required property")]
     auth["replicas"] = auth["replica"]  # the right key beside the misspelt one: the stray key alone is the error
     assert errors() == [("additionalProperties", ["services", "auth"], "Additional properties are not allowed ('replica' was unexpected)")]
+
+
+OVERLAY_SCHEMA = json.loads((REPO / "schema" / "overlay.schema.json").read_text())
+OVERLAYS = sorted((VALUES / "environments").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", OVERLAYS, ids=[p.name for p in OVERLAYS])
+def test_overlay_validates_and_names_the_overlay_schema(path: Path):
+    text = path.read_text()
+    assert text.startswith("# yaml-language-server: $schema=../../schema/overlay.schema.json\n")
+    jsonschema.Draft202012Validator(OVERLAY_SCHEMA).validate(yaml.safe_load(text))
+
+
+def test_overlay_schema_takes_null_and_patch_and_refuses_what_the_loader_refuses():
+    ok = {"services": {"waste": {"hpa": None, "delivery": {"$patch": "replace", "strategy": "rolling"}}},
+          "nodes": {"$patch": "replace"}}
+    jsonschema.Draft202012Validator(OVERLAY_SCHEMA).validate(ok)
+    bad = [{"services": {"waste": {"replica": 1}}},  # misspelt field
+           {"environments": ["dev"]},  # the base's alone
+           {"nodes": {"$patch": "merge"}},  # replace is the only directive
+           {"services": {"waste": {"replicas": "two"}}}]
+    for doc in bad:
+        assert list(jsonschema.Draft202012Validator(OVERLAY_SCHEMA).iter_errors(doc)), doc

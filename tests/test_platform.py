@@ -130,7 +130,8 @@ def test_a_flap_the_application_does_not_ignore_is_an_error(tmp_path: Path, monk
 
 @pytest.fixture(scope="module")
 def tree():
-    return output.read_generated(REPO), load(VALUES)
+    """prod's committed tree and model (each environment is validated on its own; test_environments covers them)."""
+    return pipeline.environment_files(output.read_generated(REPO), "prod"), load(VALUES, env="prod")
 
 
 def _findings(tree, change) -> list[str]:
@@ -231,7 +232,7 @@ def test_a_token_is_fine_only_where_rbac_binds_the_service_account(tree):
 
 def test_every_object_lands_in_a_namespace_its_project_allows(tree):
     def change(f):
-        path = "argocd/projects/platform.yaml"
+        path = "argocd/prod/projects/platform.yaml"
         f[path] = f[path].replace(b"  - server: https://kubernetes.default.svc\n    namespace: kube-system\n", b"")
 
     found = _findings(tree, change)

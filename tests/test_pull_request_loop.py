@@ -48,15 +48,20 @@ def test_set_image_changed_one_line_of_values(clone: Path):
     changed = git(clone, "diff", "--numstat", "HEAD~3", "HEAD~2", "--", "values").split()
     assert changed == ["1", "1", "values/services.yaml"]
     files = set(git(clone, "diff", "--name-only", "HEAD~3", "HEAD~2").split())
-    assert files == {"values/services.yaml", "rendered/prod/values/waste.yaml", "rendered/prod/manifests/waste.yaml"}
+    # the base sets waste's image and no overlay pins it: all three environments follow
+    assert files == {"values/services.yaml"} | {f"rendered/{env}/{d}/waste.yaml" for env in ("dev", "staging", "prod")
+                                                for d in ("values", "manifests")}
 
 
 def test_diff_two_refs_prints_model_summary_then_fields(clone: Path):
     result = run_cli("diff", "--base", "HEAD~3", "--head", "HEAD", "--root", str(clone))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("plan: prod: 0 to add, ") and lines[1] == ""
-    assert lines[2:5] == ["waste: image v0.6.0 → v0.6.1", "waste: canary step 2 weight 30 → 25", ""]
+    assert [l.split(":")[1] for l in lines[:3]] == [" dev", " prod", " staging"] and lines[3] == ""
+    assert all(l.startswith("plan: ") and " 0 to add, " in l for l in lines[:3])
+    # dev runs waste rolling (its overlay): the canary step reaches staging and prod only
+    assert lines[4:7] == ["dev/waste, prod/waste, staging/waste: image v0.6.0 → v0.6.1",
+                          "prod/waste, staging/waste: canary step 2 weight 30 → 25", ""]
     assert "ghcr.io/eco2-team/waste-api:v0.6.0 → ghcr.io/eco2-team/waste-api:v0.6.1" in result.stdout
     assert "spec.strategy.canary.steps[2].setWeight: 30 → 25" in result.stdout
 
@@ -82,4 +87,5 @@ def test_a_default_changed_for_several_apps_is_one_summary_line(clone: Path, tmp
     assert run_cli("render", "--root", str(root)).returncode == 0
     result = run_cli("diff", "--base", "HEAD", "--root", str(root))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[2:4] == ["chat-llm, waste: canary analysis successThreshold 0.95 → 0.97", ""]
+    assert result.stdout.splitlines()[3:5] == [
+        "prod/chat-llm, prod/waste, staging/chat-llm, staging/waste: canary analysis successThreshold 0.95 → 0.97", ""]

@@ -24,7 +24,7 @@ DIGEST5 = "sha256:" + "5" * 64
 
 def files(values: Path) -> dict[str, bytes]:
     """Every file of a model directory by name, bytes exactly (a leftover temp file would show up here too)."""
-    return {p.name: p.read_bytes() for p in sorted(values.iterdir())}
+    return {p.relative_to(values).as_posix(): p.read_bytes() for p in sorted(values.rglob("*")) if p.is_file()}
 
 
 def commented_copy(tmp_path: Path, variant: str = "lf") -> Path:
@@ -329,7 +329,8 @@ def test_eco2_waste_changes_one_line_and_its_rendered_files(eco2: Path):
     name, (old, new) = lines[0]
     assert name == "services.yaml" and "waste-api" in old and new == old.replace("tag: v0.6.0", "tag: v0.6.1")
     changed = {rel for rel in out_before.keys() | out_after.keys() if out_before.get(rel) != out_after.get(rel)}
-    assert changed == {"rendered/prod/values/waste.yaml", "rendered/prod/manifests/waste.yaml"}
+    # The base holds waste's image and no overlay pins another: every environment gets the new tag.
+    assert changed == {f"rendered/{env}/{d}/waste.yaml" for env in ("dev", "staging", "prod") for d in ("values", "manifests")}
     assert "ghcr.io/eco2-team/waste-api:v0.6.1" in out_after["rendered/prod/manifests/waste.yaml"].decode()
     assert [l for l in result.stdout.splitlines() if l.startswith("rendered: ")] == [f"rendered: {r}" for r in sorted(changed)]
     assert re.search(r"^values/services\.yaml:\d+: services\.waste\.image\.tag: v0\.6\.0 → v0\.6\.1$", result.stdout, re.M)
@@ -342,7 +343,7 @@ def test_eco2_waste_without_hydration(eco2: Path):
     before = generated(eco2)
     result = setimage.set_image(eco2, "waste", "v0.6.1", hydrate=False, log=lambda _: None)
     after = generated(eco2)
-    assert result.written and result.rendered == ("rendered/prod/values/waste.yaml",)
+    assert result.written and result.rendered == tuple(f"rendered/{env}/values/waste.yaml" for env in ("dev", "prod", "staging"))
     assert {rel for rel in before.keys() | after.keys() if before.get(rel) != after.get(rel)} == set(result.rendered)
 
 
