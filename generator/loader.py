@@ -52,6 +52,11 @@ class Source:
             self._overlay_doc = _yaml().load(self._overlay_path.read_text(encoding="utf-8"))
         return self._overlay_doc
 
+    def locate_in_overlay(self, loc: Loc) -> tuple[str, int, int, str]:
+        """Where the overlay writes loc (as deep as it does); only for a loc it touches."""
+        assert self.overlay_file is not None and self.overlay_doc is not None and self.overlay_touches(loc[:1]), loc
+        return _walk(self.overlay_file, self.overlay_doc, loc, False)[1]
+
     def overlay_touches(self, loc: Loc) -> bool:
         """Whether the overlay writes anything at or below loc (a banner names it beside the base file)."""
         node: Any = self.overlay_data

@@ -122,6 +122,10 @@ def plan(values_dir: Path, component: str, ref: str | Ref, display_dir: str = "v
     image_loc = comp.loc + ("image",)
     image: Image = comp.spec.image  # type: ignore[union-attr]  # _component checked it
     parsed = ref if isinstance(ref, Ref) else Ref.parse(ref)
+    if loaded.source.overlay_touches(image_loc):  # the base's line would not change this environment's image
+        file, line, col, path = loaded.source.locate_in_overlay(image_loc)
+        raise InvalidModel([Problem(file, line, col, path, f"{loaded.model.cluster.environment} sets this image in its "
+                                    "overlay; set-image edits the base model only: change it there by hand")])
     _validate_ref(loaded.source, image_loc, image, parsed)
     wanted = {f: v for f, v in parsed.fields().items() if getattr(image, f) != v}
     notes = _notes(image, parsed, format_loc(image_loc))

@@ -225,3 +225,17 @@ def test_render_of_one_environment_leaves_the_others_byte_for_byte(tmp_path: Pat
     assert changed == {"rendered/dev/values/waste.yaml"}
     bad = run_cli("render", "--root", str(root), "--no-hydrate", "--env", "qa")
     assert bad.returncode == 2 and "no environment 'qa': the model has dev, staging, prod" in bad.stderr
+
+
+def test_set_image_refuses_an_image_the_last_environment_sets_in_its_overlay(model_dir: Path):
+    """Editing the base would leave prod's pinned image as it is: refused at the overlay's line, nothing written."""
+    from generator import setimage
+
+    (model_dir / "environments/prod.yaml").write_text("services:\n  waste:\n    image: {repository: ghcr.io/eco2-team/waste-api, tag: v0.5.0}\n")
+    before = (model_dir / "services.yaml").read_bytes()
+    with pytest.raises(InvalidModel) as err:
+        setimage.plan(model_dir, "waste", "v0.6.1")
+    assert [str(p) for p in err.value.problems] == [
+        "values/environments/prod.yaml:3:5: services.waste.image: prod sets this image in its overlay; set-image edits "
+        "the base model only: change it there by hand"]
+    assert (model_dir / "services.yaml").read_bytes() == before
