@@ -7,10 +7,8 @@ from typing import Any
 
 from . import labels, resolve
 from .helmvalues import local_chart
-from .model import ApiService, CanaryPolicy, Model
+from .model import IN_CLUSTER, ApiService, CanaryPolicy, Model
 from .resolve import Component
-
-IN_CLUSTER = "https://kubernetes.default.svc"
 ARGO_API = "argoproj.io/v1alpha1"
 
 # The Lua health check Argo CD removed from Application in 1.8: without it the root app does not wait
@@ -93,6 +91,11 @@ def waves(model: Model) -> dict[str, int]:
         return memo[name]
 
     return {name: wave(name) for name in comps}
+
+
+def argo_name(model: Model, name: str) -> str:
+    """The name of an environment's Application or AppProject for a component, project or the root app."""
+    return model.argocd.name_prefix + name
 
 
 def _metadata(model: Model, name: str, component: str, annotations: dict[str, str] | None = None,
@@ -192,7 +195,7 @@ def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
     if ignored:
         options.append("RespectIgnoreDifferences=true")
     spec: dict[str, Any] = {
-        "project": model.argocd.name_prefix + comp.project,
+        "project": argo_name(model, comp.project),
         **sources,
         "destination": {"server": c.server, "namespace": comp.namespace or model.platform.destination_namespace},
         "syncPolicy": _sync_policy(model, *options),
@@ -206,7 +209,7 @@ def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
     return {
         "apiVersion": ARGO_API,
         "kind": "Application",
-        "metadata": _metadata(model, model.argocd.name_prefix + comp.name, comp.kind, annotations, finalizers),
+        "metadata": _metadata(model, argo_name(model, comp.name), comp.kind, annotations, finalizers),
         "spec": spec,
     }
 
@@ -225,9 +228,9 @@ def root_application(model: Model) -> dict[str, Any]:
         "apiVersion": ARGO_API,
         "kind": "Application",
         # No finalizer: deleting the root must never cascade into every component.
-        "metadata": _metadata(model, model.argocd.name_prefix + model.argocd.root_app, "bootstrap"),
+        "metadata": _metadata(model, argo_name(model, model.argocd.root_app), "bootstrap"),
         "spec": {
-            "project": model.argocd.name_prefix + model.argocd.root_project,
+            "project": argo_name(model, model.argocd.root_project),
             "source": {"repoURL": c.repo_url, "targetRevision": c.target_revision,
                        "path": Layout(c.environment).apps_dir, "directory": {"recurse": False}},
             "destination": {"server": IN_CLUSTER, "namespace": model.argocd.namespace},
@@ -279,7 +282,7 @@ def projects(model: Model) -> dict[str, dict[str, Any]]:
             "apiVersion": ARGO_API,
             "kind": "AppProject",
             # Argo CD's project finalizer refuses to delete a project that Applications still use.
-            "metadata": {**_metadata(model, model.argocd.name_prefix + name, "bootstrap"),
+            "metadata": {**_metadata(model, argo_name(model, name), "bootstrap"),
                          "finalizers": [labels.RESOURCES_FINALIZER]},
             "spec": spec,
         }

@@ -14,7 +14,6 @@ the overlay's where it writes the field, else the base's.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +92,7 @@ def _parse_overlay(path: Path, shown: str) -> tuple[dict[str, Any] | None, Comme
         if key in BASE_ONLY:
             problems.append(Problem(shown, line + 1, col + 1, str(key), "is written in the base model only"))
         elif key not in SECTIONS:
-            close = difflib.get_close_matches(str(key), OVERLAY_SECTIONS, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else f"an overlay may set: {', '.join(OVERLAY_SECTIONS)}"
-            problems.append(Problem(shown, line + 1, col + 1, str(key), f"unknown section ({hint})"))
+            problems.append(loader.unknown_section(shown, line, col, key, OVERLAY_SECTIONS, "an overlay may set"))
         else:
             out[key] = loader._plain(doc[key])
     return out, doc, problems
@@ -195,14 +192,14 @@ def _unknown_env(asked: tuple[str, ...], names: list[str], display_dir: str) -> 
 def argo_names(loaded: Loaded) -> dict[tuple[str, str], tuple]:
     """(kind, name) -> the model field that names it, for every Application and AppProject of an environment."""
     from . import resolve
+    from .applications import argo_name
 
     model = loaded.model
-    prefix = model.argocd.name_prefix
-    out: dict[tuple[str, str], tuple] = {("Application", prefix + model.argocd.root_app): ("argocd", "rootApp")}
+    out: dict[tuple[str, str], tuple] = {("Application", argo_name(model, model.argocd.root_app)): ("argocd", "rootApp")}
     for comp in resolve.components(model):
-        out[("Application", prefix + comp.name)] = comp.loc
+        out[("Application", argo_name(model, comp.name))] = comp.loc
     for name in model.argocd.projects:
-        out[("AppProject", prefix + name)] = ("argocd", "projects", name)
+        out[("AppProject", argo_name(model, name))] = ("argocd", "projects", name)
     return out
 
 
@@ -212,12 +209,12 @@ def cross_environment(envs: dict[str, Loaded]) -> list[tuple[str, Finding]]:
     names: dict[tuple[str, str], str] = {}
     servers: dict[str, str] = {}
     for env, loaded in envs.items():
-        for key, _ in sorted(argo_names(loaded).items()):
-            if key in names:
-                found.append((env, Finding(("argocd", "namePrefix"), f"{key[0]} {key[1]} is also {names[key]}'s: give "
-                                                                     "each environment its own argocd.namePrefix")))
-                break
-        for key in argo_names(loaded):
+        own = sorted(argo_names(loaded))
+        if shared := [key for key in own if key in names]:
+            key = shared[0]
+            found.append((env, Finding(("argocd", "namePrefix"), f"{key[0]} {key[1]} is also {names[key]}'s: give "
+                                                                 "each environment its own argocd.namePrefix")))
+        for key in own:
             names.setdefault(key, env)
         server = loaded.model.cluster.server
         if server in servers:

@@ -368,6 +368,13 @@ def _syntax_problem(exc: MarkedYAMLError) -> tuple[int, int, str]:
     return line, col, problem
 
 
+def unknown_section(shown: str, line: int, col: int, key: Any, allowed: tuple[str, ...], listing: str) -> Problem:
+    """A top-level key that is no section (0-based position), with the closest one or the list."""
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"{listing}: {', '.join(allowed)}"
+    return Problem(shown, line + 1, col + 1, str(key), f"unknown section ({hint})")
+
+
 def read_file(path: Path, shown: str, empty_ok: bool = False) -> tuple[CommentedMap | None, list[Problem]]:
     """One model file parsed with positions, or None and why not (size, encoding, bounds, syntax, shape)."""
 
@@ -455,9 +462,7 @@ def _read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], 
         for key in doc:
             line, col = doc.lc.key(key)
             if key not in SECTIONS:
-                close = difflib.get_close_matches(str(key), SECTIONS, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else f"the model has: {', '.join(SECTIONS)}"
-                problems.append(Problem(shown, line + 1, col + 1, str(key), f"unknown section ({hint})"))
+                problems.append(unknown_section(shown, line, col, key, SECTIONS, "the model has"))
             elif key in source.sections:
                 first, first_doc = source.sections[key]
                 first_line = first_doc.lc.key(key)[0] + 1

@@ -113,6 +113,7 @@ def _digest(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_dns_label)]
+IN_CLUSTER = "https://kubernetes.default.svc"  # the API server of the cluster Argo CD runs in
 Cpu = Annotated[str, AfterValidator(_cpu)]
 Memory = Annotated[str, AfterValidator(_memory)]
 Duration = Annotated[str, AfterValidator(_duration)]
@@ -292,7 +293,7 @@ class Cluster(Strict):
     pod_cidr: Annotated[str, Field(alias="podCIDR", pattern=r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$")]
     system_reserved: SystemReserve
     """Kept free on every node for kubelet, the container runtime and Calico; a node may raise it."""
-    server: Annotated[str, Field(pattern=r"^https://[^\s/]+(/\S*)?$")] = "https://kubernetes.default.svc"
+    server: Annotated[str, Field(pattern=r"^https://[^\s/]+(/\S*)?$")] = IN_CLUSTER
     """The Kubernetes API server Argo CD deploys this environment to (the default: the cluster Argo CD runs in)."""
 
 

@@ -75,14 +75,14 @@ def _environment(loaded: Loaded, tree: Tree) -> tuple[dict[str, Any], dict[str, 
     for name, project in projects.items():
         tree.add(layout.project_file(name), yaml_file([argo_src, "the components of each project"], [project]))
     tree.add(layout.argocd_cm_file, yaml_file([argo_src], [applications.argocd_cm(model)]))
-    prefix = model.argocd.name_prefix
-    rendered = {"name": env, "root_app": prefix + model.argocd.root_app, "server": model.cluster.server,
+    root_app = applications.argo_name(model, model.argocd.root_app)
+    rendered = {"name": env, "root_app": root_app, "server": model.cluster.server,
                 "components": sorted(rows, key=lambda r: (r["wave"], r["name"])),
                 "upstream": [c.name for c in resolve.components(model) if c.upstream]}
     bootstrap = {
         "name": env, "dir": layout.bootstrap_dir, "namespace": model.argocd.namespace, "apps_dir": layout.apps_dir,
         "revision": model.cluster.target_revision, "repo": model.cluster.repo_url, "server": model.cluster.server,
-        "root_project": prefix + model.argocd.root_project, "root_app": prefix + model.argocd.root_app,
+        "root_project": applications.argo_name(model, model.argocd.root_project), "root_app": root_app,
         "projects": [{"name": p["metadata"]["name"],
                       "destinations": ", ".join(d["namespace"] for d in p["spec"]["destinations"]),
                       "cluster": ", ".join(f"{k['group'] or 'core'}/{k['kind']}" for k in p["spec"]["clusterResourceWhitelist"]) or "none"}

@@ -15,11 +15,17 @@ SCHEMA = json.loads((REPO / "schema" / "values.schema.json").read_text())
 FILES = sorted(VALUES.glob("*.yaml"))
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+OVERLAY_SCHEMA = json.loads((REPO / "schema" / "overlay.schema.json").read_text())
+OVERLAYS = sorted((VALUES / "environments").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", FILES + OVERLAYS, ids=[p.relative_to(VALUES).as_posix() for p in FILES + OVERLAYS])
 def test_model_file_validates_and_names_the_schema(path: Path):
+    """Base files name values.schema.json, overlays (values/environments/) overlay.schema.json, and pass it."""
+    name, schema = ("../../schema/overlay.schema.json", OVERLAY_SCHEMA) if path in OVERLAYS else ("../schema/values.schema.json", SCHEMA)
     text = path.read_text()
-    assert text.startswith("# yaml-language-server: $schema=../schema/values.schema.json\n")
-    jsonschema.Draft202012Validator(SCHEMA).validate(yaml.safe_load(text))
+    assert text.startswith(f"# yaml-language-server: $schema={name}\n")
+    jsonschema.Draft202012Validator(schema).validate(yaml.safe_load(text))
 
 
 def test_schema_rejects_a_misspelt_field():
@@ -36,17 +42,6 @@ def test_schema_rejects_a_misspelt_field():
                         ("required", ["services", "auth"], "'replicas' is a required property")]
     auth["replicas"] = auth["replica"]  # the right key beside the misspelt one: the stray key alone is the error
     assert errors() == [("additionalProperties", ["services", "auth"], "Additional properties are not allowed ('replica' was unexpected)")]
-
-
-OVERLAY_SCHEMA = json.loads((REPO / "schema" / "overlay.schema.json").read_text())
-OVERLAYS = sorted((VALUES / "environments").glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", OVERLAYS, ids=[p.name for p in OVERLAYS])
-def test_overlay_validates_and_names_the_overlay_schema(path: Path):
-    text = path.read_text()
-    assert text.startswith("# yaml-language-server: $schema=../../schema/overlay.schema.json\n")
-    jsonschema.Draft202012Validator(OVERLAY_SCHEMA).validate(yaml.safe_load(text))
 
 
 def test_overlay_schema_takes_null_and_patch_and_refuses_what_the_loader_refuses():

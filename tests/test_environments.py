@@ -239,3 +239,22 @@ def test_set_image_refuses_an_image_the_last_environment_sets_in_its_overlay(mod
         "values/environments/prod.yaml:3:5: services.waste.image: prod sets this image in its overlay; set-image edits "
         "the base model only: change it there by hand"]
     assert (model_dir / "services.yaml").read_bytes() == before
+
+
+def test_the_environment_list_itself_is_checked(model_dir: Path):
+    edit(model_dir / "cluster.yaml", "environments: [dev, staging, prod]\n", "environments: []\n")
+    assert messages(model_dir) == [position(model_dir, "cluster.yaml", "environments: []") + "environments: lists no environment"]
+    edit(model_dir / "cluster.yaml", "environments: []\n", "environments: dev\n")
+    assert messages(model_dir)[0].startswith(position(model_dir, "cluster.yaml", "environments: dev") + "environments: input should be a valid list")
+    edit(model_dir / "cluster.yaml", "environments: dev\n", "")
+    edit(model_dir / "cluster.yaml", "  name: eco2\n", "  name: eco2\n  environment: prod\n")
+    assert messages(model_dir) == [
+        f"values/environments/{env}.yaml: an overlay, but the base model lists no `environments:` (their promotion order)"
+        for env in ("dev", "staging")]
+
+
+def test_an_unreadable_overlay_is_an_error_at_its_own_position(model_dir: Path):
+    edit(model_dir / "environments/staging.yaml", "  namePrefix: staging-\n", "  namePrefix: [staging-\n")
+    got = messages(model_dir)
+    assert len(got) == 1 and got[0].startswith("values/environments/staging.yaml:") and "YAML syntax" in got[0]
+    assert "in staging: " in got[0]  # dev and prod load: only staging has it
