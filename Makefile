@@ -7,9 +7,12 @@ PY := $(VENV)/bin/python
 # The stamp's name carries the hash of pyproject.toml, so changed dependencies reinstall by themselves.
 STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 GEN := $(PY) -m generator
+# ENV=<environment> on the command line limits render, check, validate and set-image to one environment (default:
+# every one); an ENV exported by the shell (sh reads its startup file from it) is not taken for one.
+ENV_FLAG = $(if $(filter command line,$(origin ENV)),--env '$(ENV)')
 
 .DEFAULT_GOAL := help
-.PHONY: help venv render check test validate schemas charts helm-lint lint diff set-image bench bench-scale mutation clean
+.PHONY: help venv render check test validate schemas charts helm-lint lint diff set-image promote envs bench bench-scale mutation clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,17 +34,17 @@ CHARTS = test -n "$${ECO2_CHARTS:-}" -o -d ../shared/charts || $(PY) -m generato
 render: $(STAMP) ## Render values/ into rendered/, argocd/ and the schemas (validated, all or nothing)
 	@$(CRDS)
 	@$(CHARTS)
-	@$(GEN) render
+	@$(GEN) render $(ENV_FLAG)
 
 check: $(STAMP) ## Fail with a diff if anything generated is out of step with values/ or charts/
 	@$(CRDS)
 	@$(CHARTS)
-	@$(GEN) check
+	@$(GEN) check $(ENV_FLAG)
 
 validate: $(STAMP) ## Validate rendered/ and argocd/ on disk: schemas, cross-object references, policy
 	@$(CRDS)
 	@$(CHARTS)
-	@$(GEN) validate
+	@$(GEN) validate $(ENV_FLAG)
 
 schemas: $(STAMP) ## Download the pinned upstream CRDs (schemas.lock, sha256-checked) into .cache/crds
 	@$(PY) -m generator.crds fetch
@@ -66,11 +69,20 @@ diff: $(STAMP) ## What changes in the cluster since a ref: make diff BASE=<ref> 
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<git ref> [FORMAT=text|markdown]" >&2; exit 2; }
 	@$(PY) -m generator diff --base $(BASE) --format $(or $(FORMAT),text)
 
-set-image: $(STAMP) ## Pin an image in values/ and re-render: make set-image COMPONENT=<name> TAG=<tag-or-digest>
-	@test -n "$(COMPONENT)" -a -n "$(TAG)" || { echo "usage: make set-image COMPONENT=<name> TAG=<tag-or-digest>" >&2; exit 2; }
+set-image: $(STAMP) ## Pin an image and re-render: make set-image COMPONENT=<name> TAG=<tag-or-digest> [ENV=<env>]
+	@test -n "$(COMPONENT)" -a -n "$(TAG)" || { echo "usage: make set-image COMPONENT=<name> TAG=<tag-or-digest> [ENV=<env>]" >&2; exit 2; }
 	@$(CRDS)
 	@$(CHARTS)
-	@$(PY) -m generator set-image '$(COMPONENT)' '$(TAG)'
+	@$(PY) -m generator set-image '$(COMPONENT)' '$(TAG)' $(ENV_FLAG)
+
+promote: $(STAMP) ## Copy release fields between environments: make promote FROM=<env> TO=<env> [COMPONENT=<name>...]
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make promote FROM=<env> TO=<env> [COMPONENT='<name> ...']" >&2; exit 2; }
+	@$(CRDS)
+	@$(CHARTS)
+	@$(PY) -m generator promote --from '$(FROM)' --to '$(TO)' $(COMPONENT)
+
+envs: $(STAMP) ## Release fields (images, charts) that differ between environments [FORMAT=json]
+	@$(PY) -m generator envs --format $(or $(FORMAT),text)
 
 # tools/servers/install.sh: the Debian packages of the real servers tests/test_servers.py uses (PostgreSQL, Redis and
 # their exporters); does nothing once they are there, and only notes what is missing when it cannot install (not root).

@@ -9,6 +9,7 @@ import click
 
 from . import pipeline
 from .cli_diff import diff_command
+from .cli_promote import envs_command, promote_command
 from .cli_setimage import set_image_command
 from .exits import EXIT_FINDINGS, fail, guarded
 from .helm import HelmError
@@ -112,3 +113,5 @@ def helm_lint(root: str) -> None:
 # Commands with their own modules (each keeps its library separate from its flags).
 main.add_command(diff_command)
 main.add_command(set_image_command)
+main.add_command(promote_command)
+main.add_command(envs_command)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import setimage
+from . import pipeline, release, setimage
 from .exits import guarded
 
 
@@ -19,9 +19,13 @@ from .exits import guarded
               help="Model directory [default: <root>/values].")
 @click.option("--crds", default=None, type=click.Path(file_okay=False),
               help="CRD schema directory for validating the re-render (as for `render`).")
+@click.option("--env", "env", default=None, metavar="ENV",
+              help="Only this environment: the image is set in its overlay, or in the base when that changes no "
+                   "other environment [default: the base, for every environment that does not pin it].")
 @click.option("--no-render", is_flag=True, help="Only edit values/; run `make render` later.")
 @guarded
-def set_image_command(component: str, ref: str, root: str, values: str | None, crds: str | None, no_render: bool) -> None:
+def set_image_command(component: str, ref: str, root: str, values: str | None, crds: str | None, env: str | None,
+                      no_render: bool) -> None:
     """Pin COMPONENT's image to REF and re-render.
 
     REF is an immutable tag (v0.6.1, 16.10-alpine, sha-abc1234), a digest (sha256:<64 hex>), or both
@@ -31,6 +35,9 @@ def set_image_command(component: str, ref: str, root: str, values: str | None, c
     """
     root_path = Path(root).resolve()
     values_path = Path(values).resolve() if values else root_path / "values"
+    if env is not None:
+        _set_image_in(root_path, values_path, env, component, ref, crds, no_render)
+        return
     # a new image that renders objects the cluster would reject is a validation failure: the edit is undone
     result = setimage.set_image(root_path, component, ref, values=values_path, render=not no_render,
                                 crds=Path(crds) if crds else None)
@@ -45,5 +52,23 @@ def set_image_command(component: str, ref: str, root: str, values: str | None, c
         click.echo(str(change))
     for rel in result.rendered:
         click.echo(f"rendered: {rel}")
+    if no_render:
+        click.echo("not rendered (--no-render): run `make render` before committing", err=True)
+
+
+def _set_image_in(root: Path, values: Path, env: str, component: str, ref: str, crds: str | None, no_render: bool) -> None:
+    from .cli_promote import print_plan, run_plan
+
+    opts = pipeline.Options(root=root, values=values, crds=Path(crds) if crds else None, envs=(env,))
+    shown = setimage.display_dir(values, root)
+    planned, p, rendered = run_plan(opts, lambda: release.plan_set_image(values, env, component, ref, shown),
+                                    not no_render)
+    for note in planned.notes:
+        click.echo(f"note: {note}", err=True)
+    if p.noop:
+        current = ", ".join(f"{planned.field}.{k} is already {v}" for k, v in setimage.Ref.parse(ref).fields().items())
+        click.echo(f"in {env}, {current}; nothing to do", err=True)
+        return
+    print_plan(p, rendered)
     if no_render:
         click.echo("not rendered (--no-render): run `make render` before committing", err=True)

@@ -139,6 +139,13 @@ class FieldError(ValueError):
         self.loc = loc
 
 
+# A release field: its value is what a release changes (an image, an upstream chart's version), so `promote` copies it
+# from one environment to the next and `envs` shows where environments differ. Every other field belongs to the
+# environment (replicas, resources, nodes, hosts, storage, delivery) and stays as each environment writes it.
+PROMOTABLE = "x-eco2-promotable"
+Release = Field(json_schema_extra={PROMOTABLE: True})
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -383,7 +390,7 @@ class Hpa(Strict):
 
 
 class Workload(Strict):
-    image: Image
+    image: Annotated[Image, Release]
     placement: Placement
     replicas: NonNegativeInt
     resources: Resources
@@ -491,7 +498,7 @@ class Messaging(Strict):
 
 
 class Exporter(Strict):
-    image: Image
+    image: Annotated[Image, Release]
     resources: Resources
     port: Port
 
@@ -504,7 +511,7 @@ class Infra(Strict):
 
 
 class StatefulInfra(Infra):
-    image: Image
+    image: Annotated[Image, Release]
     resources: Resources
     storage: Storage
     credentials_secret: Name
@@ -575,7 +582,7 @@ class Thresholds(Strict):
 
 class Monitoring(Infra):
     type: Literal["kube-prometheus-stack"]
-    chart: UpstreamChart
+    chart: Annotated[UpstreamChart, Release]
     prometheus: Prometheus
     alertmanager: StoredPart
     grafana: Grafana
@@ -617,7 +624,7 @@ class Controller(Strict):
     """A cluster controller from an upstream chart; platform controllers run on the master."""
 
     namespace: Name
-    chart: UpstreamChart
+    chart: Annotated[UpstreamChart, Release]
     placement: Placement
     replicas: PositiveInt = 1
     resources: Resources

@@ -12,13 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node
 
-from . import environments, loader, memo, output, pipeline, resolve
+from . import environments, loader, memo, output, pipeline, resolve, yamledit
 from .errors import InvalidModel, Loc, Problem, format_loc
 from .model import Image
 
@@ -202,38 +199,10 @@ def _notes(image: Image, ref: Ref, field: str) -> tuple[str, ...]:
 # ---------------------------------------------------------------- the text edit
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
-class _Unsupported(Exception):
-    """The image is written in a way a splice cannot safely edit; the message says how it is written."""
-
-
-# The text is composed with libyaml when it can (C, about 50x faster than ruamel's pure-Python composer on a model of
-# 1000 services) and with ruamel when libyaml refuses it (YAML 1.1 and 1.2 differ at the edges); both give the nodes'
-# positions and styles. If the two ever placed a node differently, the meaning check would refuse the edit.
-_MAPPINGS = (MappingNode, yaml.MappingNode)
-_SCALARS = (ScalarNode, yaml.ScalarNode)
-_COMPOSE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _compose(text: str) -> Node:
-    """`text` (no BOM: libyaml does not count one in its positions) as nodes with positions."""
-    try:
-        return yaml.compose(text, Loader=_COMPOSE_LOADER)
-    except yaml.YAMLError:
-        return _yaml().compose(text)
-
-
-def _child(node: Node, key: Any) -> tuple[ScalarNode, Node] | None:
-    if isinstance(node, _MAPPINGS):
-        for k, v in node.value:
-            if isinstance(k, _SCALARS) and k.value == key:
-                return k, v
-    return None
+# The shared text-edit helpers (yamledit.py): set-image keeps its own image-specific splice on top of them.
+_yaml, _Unsupported, _compose, _child = yamledit.rt_yaml, yamledit.Unsupported, yamledit.compose, yamledit.child
+_MAPPINGS, _SCALARS = yamledit.MAPPINGS, yamledit.SCALARS
+_scalar, _line_end, _reads_back = yamledit.scalar, yamledit.line_end, yamledit.reads_back
 
 
 def _find(root: Node, loc: Loc) -> MappingNode:
@@ -246,33 +215,6 @@ def _find(root: Node, loc: Loc) -> MappingNode:
     if not isinstance(node, _MAPPINGS):
         raise _Unsupported(f"{format_loc(loc)} is not a mapping")
     return node
-
-
-def _reads_back(scalar: str, value: str, flow: bool) -> bool:
-    """Does `scalar` written as a value (in a flow or block mapping) load as exactly the string `value`?"""
-    doc = f"k: {{t: {scalar}}}\n" if flow else f"k:\n  t: {scalar}\n"
-    try:
-        got = _yaml().load(doc)["k"]["t"]
-    except (YAMLError, TypeError, KeyError):
-        return False
-    return isinstance(got, str) and str(got) == value
-
-
-def _scalar(value: str, style: str | None, flow: bool) -> str:
-    """`value` as a YAML scalar in the given style; plain only when it reads back as the same string."""
-    if style == "'":
-        return "'" + value.replace("'", "''") + "'"
-    if style != '"' and _reads_back(value, value, flow):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _line_end(text: str, at: int) -> str:
-    """The line break used by the line holding `at` (CRLF files stay CRLF)."""
-    nl = text.find("\n", at)
-    if nl == -1:
-        nl = text.rfind("\n")
-    return "\r\n" if nl > 0 and text[nl - 1] == "\r" else "\n"
 
 
 @dataclass(frozen=True)
@@ -288,14 +230,7 @@ class _Edit:
 
 def _replace(text: str, image: MappingNode, field: str, value: str, old: str | None) -> _Edit:
     key, node = _child(image, field)  # type: ignore[misc]
-    style = getattr(node, "style", None) or None  # plain: None to ruamel, '' to libyaml
-    if not isinstance(node, _SCALARS) or style not in (None, "'", '"'):
-        raise _Unsupported(f"its {field} is written as a {style or 'non-scalar'} block")
-    if node.start_mark.line != node.end_mark.line:
-        raise _Unsupported(f"its {field} spans several lines")
-    if text[node.start_mark.index] in "!&*":
-        raise _Unsupported(f"its {field} carries a YAML tag or anchor")
-    scalar = _scalar(value, style, bool(image.flow_style))
+    scalar = yamledit.replacement(text, node, value, bool(image.flow_style), field)
     return _Edit(node.start_mark.index, node.end_mark.index, scalar, 0, field, old, value)
 
 

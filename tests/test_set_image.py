@@ -86,8 +86,8 @@ def composer(request, monkeypatch: pytest.MonkeyPatch) -> str:
     """The splice composes with libyaml, and with ruamel where libyaml refuses the text: both must give the same edit."""
     if request.param == "ruamel":
         def refuse(*args, **kwargs):
-            raise setimage.yaml.YAMLError("refused, as for YAML that only 1.2 allows")
-        monkeypatch.setattr(setimage.yaml, "compose", refuse)
+            raise setimage.yamledit.yaml.YAMLError("refused, as for YAML that only 1.2 allows")
+        monkeypatch.setattr(setimage.yamledit.yaml, "compose", refuse)
     return request.param
 
 
@@ -241,7 +241,7 @@ def test_the_edited_copy_must_load(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     """The last gate before writing is loading the whole edited model: a splice that breaks it never lands."""
     values = commented_copy(tmp_path)
     before = files(values)
-    monkeypatch.setattr(setimage, "_scalar", lambda value, style, flow: "16.11")  # plain 16.11 is a float
+    monkeypatch.setattr(setimage.yamledit, "scalar", lambda value, style, flow: "16.11")  # plain 16.11 is a float
     monkeypatch.setattr(setimage, "_only_image_changed", lambda *a: None)  # let the broken text through to the load
     result = run(tmp_path, "hello", "v1.0.1")
     assert result.exit_code == 2
@@ -459,7 +459,7 @@ def test_replacing_both_values_reports_each_on_its_line():
 def test_values_a_splice_cannot_rewrite_say_how_they_are_written(written, why, compose):
     text = "x:\n  image:\n    repository: r.example.org/x\n    " + written
     root = setimage._compose(text) if compose == "libyaml" else setimage._yaml().compose(text)
-    assert isinstance(root, setimage.yaml.Node if compose == "libyaml" else setimage.Node)
+    assert isinstance(root, setimage.yamledit.yaml.Node if compose == "libyaml" else setimage.Node)
     mapping = setimage._find(root, ("x", "image"))
     with pytest.raises(setimage._Unsupported) as err:
         setimage._replace(text, mapping, "tag", "v2", "v1")
@@ -621,7 +621,7 @@ def test_an_anchored_image_is_refused_in_full(tmp_path: Path):
 
 def test_a_text_that_no_longer_parses_is_refused_as_a_changed_meaning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     values = commented_copy(tmp_path)
-    monkeypatch.setattr(setimage, "_scalar", lambda value, style, flow: "'broken")  # an unclosed quote
+    monkeypatch.setattr(setimage.yamledit, "scalar", lambda value, style, flow: "'broken")  # an unclosed quote
     result = run(tmp_path, "hello", "v1.0.1")
     assert result.exit_code == 2 and "services.hello.image: cannot be edited in place: the edit would change more" in result.stderr
     assert files(values) == files(COMMENTED)
@@ -735,7 +735,7 @@ def test_messages_name_the_model_directory_as_given(tmp_path: Path, monkeypatch:
     values = commented_copy(tmp_path)
     with pytest.raises(InvalidModel, match=r"^deploy/values/: zzz: no component named"):
         setimage.plan(values, "zzz", "v1.0.1", display_dir="deploy/values")
-    monkeypatch.setattr(setimage, "_scalar", lambda value, style, flow: "16.11")  # breaks the edited copy's load
+    monkeypatch.setattr(setimage.yamledit, "scalar", lambda value, style, flow: "16.11")  # breaks the edited copy's load
     monkeypatch.setattr(setimage, "_only_image_changed", lambda *a: None)
     with pytest.raises(InvalidModel, match=r"^deploy/values/services\.yaml:\d+:\d+: services\.hello\.image\.tag: input"):
         setimage.plan(values, "hello", "v1.0.1", display_dir="deploy/values")

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,7 @@ def steps(wf: dict):
 
 
 def test_the_workflows_exist() -> None:
-    assert {"validate.yml", "pr-diff.yml", "image-bump.yml"} <= set(NAMES)
+    assert {"validate.yml", "pr-diff.yml", "image-bump.yml", "promote.yml"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("linter", LINTERS)
@@ -215,7 +216,8 @@ def test_only_the_comment_and_the_bump_jobs_write() -> None:
               for name in NAMES for job_id, job in load(name)["jobs"].items()
               for scope, level in job["permissions"].items() if level == "write"}
     assert writes == {("pr-diff.yml", "comment", "pull-requests"),
-                      ("image-bump.yml", "bump", "contents"), ("image-bump.yml", "bump", "pull-requests")}
+                      ("image-bump.yml", "bump", "contents"), ("image-bump.yml", "bump", "pull-requests"),
+                      ("promote.yml", "promote", "contents"), ("promote.yml", "promote", "pull-requests")}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -258,18 +260,126 @@ def test_validate_runs_every_check() -> None:
     on = triggers(wf)
     assert "pull_request" in on and on["push"] == {"branches": ["main"]}
     runs = _runs("validate.yml")
-    for target in ("lint", "schemas", "test", "check", "validate", "helm-lint"):
+    for target in ("lint", "schemas", "test", "helm-lint"):
         assert re.search(rf"^\s*(if ! )?make {target}(;|$)", runs, re.MULTILINE), target
     assert "Run 'make render'" in runs
-    names = [s["uses"].split("@")[0] for _, s in steps(wf) if "uses" in s]
-    assert names == ["actions/checkout", "actions/setup-python", "actions/setup-node", "actions/cache"]
+    uses = {job_id: [s["uses"].split("@")[0] for s in job["steps"] if "uses" in s] for job_id, job in wf["jobs"].items()}
+    assert uses == {"validate": ["actions/checkout", "actions/setup-python", "actions/setup-node", "actions/cache"],
+                    "environments": ["actions/checkout", "actions/setup-python", "actions/cache"],
+                    "environment": ["actions/checkout", "actions/setup-python", "actions/cache"]}
+
+
+def test_validate_checks_each_environment_in_its_own_job() -> None:
+    """A matrix over the environments the model lists: each job checks and validates its environment alone."""
+    wf = load("validate.yml")
+    job = wf["jobs"]["environment"]
+    assert job["needs"] == "environments"
+    assert job["strategy"]["matrix"]["environment"] == "${{ fromJSON(needs.environments.outputs.names) }}"
+    assert job["strategy"]["fail-fast"] is False
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert 'if ! make check ENV="$ENVIRONMENT"; then' in runs and 'if ! make validate ENV="$ENVIRONMENT"; then' in runs
+    assert all(s["env"] == {"ENVIRONMENT": "${{ matrix.environment }}"} for s in job["steps"] if "ENVIRONMENT" in s.get("run", ""))
+    listing = wf["jobs"]["environments"]
+    assert listing["outputs"] == {"names": "${{ steps.list.outputs.names }}"}
+
+
+def step_script(name: str, job: str, step: str) -> str:
+    (found,) = [s["run"] for s in load(name)["jobs"][job]["steps"] if s.get("name") == step]
+    return found
+
+
+@pytest.fixture
+def fake_tools(tmp_path: Path) -> Path:
+    """A working directory where `make` does nothing and `.venv/bin/python` is this repository's generator run on the
+    commented three-environment model of tests/test_promote.py (dev ahead of staging, staging of prod)."""
+    import shutil as sh
+
+    if not sh.which("jq"):
+        pytest.skip("jq is not installed (tools/servers/install.sh installs it)")
+    from test_promote import OVERLAYS
+    from test_set_image import COMMENTED
+
+    model = tmp_path / "model"
+    sh.copytree(COMMENTED, model / "values")
+    base = model / "values" / "base.yaml"
+    base.write_text("environments: [dev, staging, prod]\n" + base.read_text().replace("  environment: test\n", ""))
+    sh.copytree(OVERLAYS, model / "values" / "environments")
+    work = tmp_path / "work"
+    (work / ".venv" / "bin").mkdir(parents=True)
+    python = work / ".venv" / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@" --root {model}\n')
+    python.chmod(0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "make").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "bin" / "make").chmod(0o755)
+    return work
+
+
+def run_step(script: str, cwd: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    out = cwd / "github-output"
+    out.unlink(missing_ok=True)
+    path = f"{cwd.parent / 'bin'}:{os.environ['PATH']}"
+    proc = subprocess.run(["bash", "-e", "-c", script], check=False, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": path, "GITHUB_OUTPUT": str(out), "PYTHONPATH": str(REPO), **env})
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines()) if out.exists() else {}
+    return proc, outputs
+
+
+def test_validate_lists_the_environments_from_the_model(fake_tools: Path) -> None:
+    proc, outputs = run_step(step_script("validate.yml", "environments", "List the environments"), fake_tools)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(outputs["names"]) == ["dev", "staging", "prod"]
+
+
+@pytest.mark.parametrize("inputs,pairs", [
+    ({}, [{"from": "dev", "to": "staging", "components": []}, {"from": "staging", "to": "prod", "components": []}]),
+    ({"FROM": "staging"}, [{"from": "staging", "to": "prod", "components": []}]),
+    ({"FROM": "dev", "TO": "prod", "COMPONENT": "hello"}, [{"from": "dev", "to": "prod", "components": ["hello"]}]),
+])
+def test_promote_lists_the_waiting_promotions(fake_tools: Path, inputs: dict, pairs: list) -> None:
+    """After a push: every consecutive pair whose release fields differ (the commented model has both); by hand:
+    the pair asked for, `to` defaulting to the next environment."""
+    script = step_script("promote.yml", "plan", "List the promotions")
+    proc, outputs = run_step(script, fake_tools, **{"FROM": "", "TO": "", "COMPONENT": "", **inputs})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(outputs["pairs"]) == pairs
+
+
+def test_promote_from_the_last_environment_needs_a_target(fake_tools: Path) -> None:
+    script = step_script("promote.yml", "plan", "List the promotions")
+    proc, outputs = run_step(script, fake_tools, FROM="prod", TO="", COMPONENT="")
+    assert proc.returncode == 1 and "::error title=No next environment::'prod' is not followed" in proc.stdout
+    assert "pairs" not in outputs
+
+
+@pytest.mark.parametrize("value,ok", [("staging", True), ("", True), ("Prod", False), ("a;b", False), ("x\ny", False)])
+def test_promote_checks_its_inputs(value: str, ok: bool, tmp_path: Path) -> None:
+    script = step_script("promote.yml", "plan", "Check inputs")
+    for var in ("FROM", "TO", "COMPONENT"):
+        env = {"FROM": "dev", "TO": "", "COMPONENT": "", var: value}
+        proc = subprocess.run(["bash", "-e", "-c", script], check=False, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=30, env={**os.environ, **env})
+        assert (proc.returncode == 0) is ok, (var, proc.stdout)
+        assert ok or f"::error title=Bad {var.lower()}::" in proc.stdout
+
+
+def test_promote_runs_make_promote_then_validates_the_target() -> None:
+    runs = _runs("promote.yml")
+    assert 'make promote FROM="$FROM" TO="$TO" COMPONENT="$COMPONENTS"' in runs
+    assert 'make validate ENV="$TO"' in runs and "gh pr create" in runs
+    wf = load("promote.yml")
+    assert triggers(wf)["push"] == {"branches": ["main"], "paths": ["values/**"]}
+    with_token = [s["name"] for _, s in steps(wf) if "GH_TOKEN" in s.get("env", {})]
+    assert with_token == ["Push the branch and open the pull request"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_venv_and_cache_are_cached_on_their_inputs(name: str) -> None:
-    (cache,) = [s for _, s in steps(load(name)) if s.get("uses", "").startswith("actions/cache@")]
-    assert cache["with"]["path"].split() == [".venv", ".cache"]
-    assert "hashFiles('pyproject.toml', 'schemas.lock'" in cache["with"]["key"]
+    caches = [s for _, s in steps(load(name)) if s.get("uses", "").startswith("actions/cache@")]
+    assert caches
+    for cache in caches:
+        assert cache["with"]["path"].split() == [".venv", ".cache"]
+        assert "hashFiles('pyproject.toml', 'schemas.lock'" in cache["with"]["key"]
 
 
 def test_pr_diff_comments_then_fails() -> None:
@@ -294,15 +404,15 @@ def test_pr_diff_comments_then_fails() -> None:
 def test_image_bump_checks_its_inputs_first() -> None:
     wf = load("image-bump.yml")
     on = triggers(wf)
-    assert set(on["workflow_dispatch"]["inputs"]) == {"component", "tag"}
+    assert set(on["workflow_dispatch"]["inputs"]) == {"component", "tag", "environment"}
     assert on["repository_dispatch"] == {"types": ["image-bump"]}
     first = wf["jobs"]["bump"]["steps"][0]
-    assert first["name"] == "Check inputs" and set(first["env"]) == {"COMPONENT", "TAG"}
+    assert first["name"] == "Check inputs" and set(first["env"]) == {"COMPONENT", "TAG", "ENVIRONMENT"}
     assert '"$COMPONENT" =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' in first["run"]
     assert '"$TAG" =~ ^(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$' in first["run"]
-    assert 'branch="image-bump/${COMPONENT}-${TAG/:/-}"' in first["run"]
+    assert 'git check-ref-format --branch "image-bump/env/${COMPONENT}-${TAG/:/-}"' in first["run"]
     runs = _runs("image-bump.yml")
-    for command in ('make set-image COMPONENT="$COMPONENT" TAG="$TAG"', "make render", "make validate",
+    for command in ('make set-image COMPONENT="$COMPONENT" TAG="$TAG" ENV="$ENVIRONMENT"', "make render", "make validate",
                     "gh pr create"):
         assert command in runs
     # Only the step that pushes sees the token.
@@ -322,12 +432,12 @@ def test_image_bump_input_check(component: str, tag: str, ok: bool, tmp_path: Pa
     script = load("image-bump.yml")["jobs"]["bump"]["steps"][0]["run"]
     out = tmp_path / "out"
     proc = subprocess.run(["bash", "-e", "-c", script], check=False, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=30, env={**os.environ, "COMPONENT": component, "TAG": tag, "GITHUB_OUTPUT": str(out)})
+                          timeout=30, env={**os.environ, "COMPONENT": component, "TAG": tag, "ENVIRONMENT": "",
+                                           "GITHUB_OUTPUT": str(out)})
     assert (proc.returncode == 0) is ok, proc.stdout + proc.stderr
     if ok:
         lines = out.read_text().splitlines()
-        assert lines[:2] == [f"component={component}", f"tag={tag}"]
-        assert lines[2] == f"branch=image-bump/{component}-{tag.replace(':', '-')}"
+        assert lines == [f"component={component}", f"tag={tag}", "environment="]
     else:
         assert "::error title=Bad" in proc.stdout and not out.exists()
 
@@ -367,3 +477,22 @@ def test_pre_commit_runs_check_and_lint() -> None:
     assert re.search(hooks["make-check"]["files"], "values/services.yaml")
     assert not re.search(hooks["make-check"]["files"], "README.md")
     assert all(h["pass_filenames"] is False and h["language"] == "system" for h in hooks.values())
+
+
+@pytest.mark.parametrize("environment,ok", [("dev", True), ("", True), ("Dev", False), ("dev;x", False), ("-dev", False)])
+def test_image_bump_checks_the_environment(environment: str, ok: bool, tmp_path: Path) -> None:
+    script = load("image-bump.yml")["jobs"]["bump"]["steps"][0]["run"]
+    proc = subprocess.run(["bash", "-e", "-c", script], check=False, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=30, env={**os.environ, "COMPONENT": "auth", "TAG": "1.0.0", "ENVIRONMENT": environment,
+                                           "GITHUB_OUTPUT": str(tmp_path / "out")})
+    assert (proc.returncode == 0) is ok, proc.stdout
+    assert ok or "::error title=Bad environment::" in proc.stdout
+
+
+def test_image_bump_defaults_to_the_first_environment(fake_tools: Path) -> None:
+    script = step_script("image-bump.yml", "bump", "Choose the environment")
+    proc, outputs = run_step(script, fake_tools, COMPONENT="hello", TAG="1.2.0", ENVIRONMENT="")
+    assert proc.returncode == 0, proc.stderr
+    assert outputs == {"environment": "dev", "branch": "image-bump/dev/hello-1.2.0"}
+    proc, outputs = run_step(script, fake_tools, COMPONENT="hello", TAG="sha256:" + "a" * 64, ENVIRONMENT="staging")
+    assert outputs == {"environment": "staging", "branch": "image-bump/staging/hello-sha256-" + "a" * 64}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers tests/test_servers.py runs the rendered pods against, from the distribution's packages
 # (Debian; Ubuntu has the same names): postgresql, redis-server, prometheus-postgres-exporter and
-# prometheus-redis-exporter. `make test` runs it before pytest.
+# prometheus-redis-exporter; and jq, which the workflows' scripts use (tests/test_workflows.py runs them).
+# `make test` runs it before pytest.
 #
 #   tools/servers/install.sh [--check]
 #
@@ -40,6 +41,7 @@ missing_packages() {
     || echo prometheus-postgres-exporter
   command -v prometheus-redis-exporter >/dev/null || command -v redis_exporter >/dev/null \
     || echo prometheus-redis-exporter
+  command -v jq >/dev/null || echo jq
 }
 
 mapfile -t packages < <(missing_packages)
