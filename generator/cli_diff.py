@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 import click
 
-from . import semdiff
+from . import environments, release, semdiff
+from .errors import InvalidModel
 
 EXIT_OK, EXIT_USAGE, EXIT_DANGER = 0, 2, 3
 
@@ -41,6 +45,7 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
         old = semdiff.read_git(root_path, base)
         new = semdiff.read_git(root_path, head) if head else semdiff.read_worktree(root_path)
         report = semdiff.compare(old, new, keep_noise=show_all)
+        report.summary.extend(_unpromoted(root_path, base, head))
     except semdiff.DiffError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -59,3 +64,25 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
         click.echo(f"error: {n} dangerous change{'s' if n != 1 else ''} (listed above); "
                    f"re-run with --ack-danger once you mean it", err=True)
         sys.exit(EXIT_DANGER)
+
+
+def _unpromoted(root: Path, base: str, head: str | None) -> list[str]:
+    """Release fields the change sets in one environment and not in the next (release.unpromoted), read from the
+    models at both refs; nothing when either model is missing or does not load (the diff of the tree still stands)."""
+    with tempfile.TemporaryDirectory(prefix="diff-models-") as tmp:
+        try:
+            models = []
+            for n, ref in enumerate((base, head)):
+                if ref is None:
+                    values = root / "values"
+                else:
+                    data = semdiff.git_archive(root, ref, "values")
+                    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                        tar.extractall(Path(tmp) / str(n), filter="data")
+                    values = Path(tmp) / str(n) / "values"
+                if not values.is_dir():
+                    return []
+                models.append(environments.load(values))
+        except (InvalidModel, semdiff.DiffError, tarfile.TarError, OSError):
+            return []
+    return release.unpromoted(*models)

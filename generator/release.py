@@ -112,6 +112,31 @@ def pending(envs: dict[str, Loaded]) -> list[tuple[str, str, tuple[str, ...]]]:
     return out
 
 
+def unpromoted(base: dict[str, Loaded], head: dict[str, Loaded]) -> list[str]:
+    """For a change from `base` to `head` (every environment of each): the release fields it changes in one
+    environment and not in the next, with the promotion that would take them there."""
+    names = list(head)
+    fields = {env: release_fields(loaded.model) for env, loaded in head.items()}
+    before = {env: release_fields(loaded.model) for env, loaded in base.items()}
+    drifts = {(d.component, d.field): d for d in drift(head)}
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for env, nxt in zip(names, names[1:]):
+        for comp, per in fields[env].items():
+            if comp not in fields[nxt]:
+                continue
+            for rel, (_, value) in per.items():
+                unit = format_loc(rel[:-1])
+                was = before.get(env, {}).get(comp, {}).get(rel, (None, value))[1]
+                if value == was or fields[nxt][comp].get(rel, (None, None))[1] == value or (comp, unit) in seen:
+                    continue
+                seen.add((comp, unit))
+                shown = drifts.get((comp, unit))
+                out.append(f"not promoted: {shown or f'{comp} {unit}'}; changed in {env}, not in {nxt}: "
+                           f"make promote FROM={env} TO={nxt} COMPONENT={comp}")
+    return out
+
+
 # ---------------------------------------------------------------- promotion
 
 

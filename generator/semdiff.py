@@ -91,6 +91,13 @@ def _git(root: Path, args: list[str], stdin: bytes | None = None) -> bytes:
     return proc.stdout
 
 
+def git_archive(root: Path, ref: str, path: str) -> bytes:
+    """A tar of `path` at `ref` (the model directory, for the release fields the PR comment compares)."""
+    if not ref or ref.startswith("-") or any(c.isspace() for c in ref):
+        raise DiffError(f"{ref!r} is not a git ref")
+    return _git(root, ["archive", "--format=tar", f"{ref}^{{commit}}", "--", path])
+
+
 def _is_yaml(path: str) -> bool:
     return path.endswith((".yaml", ".yml"))
 
@@ -1056,9 +1063,30 @@ def compare(base: Snapshot, head: Snapshot, *, keep_noise: bool = False) -> Repo
     objects.sort(key=lambda o: (o.key.env == "", o.key.env, o.key.app, o.key.kind == VALUES_KIND, o.key.kind,
                                 o.key.namespace, o.key.name, o.op))
 
-    envs = {pl.env for pl in map(_place, paths) if pl.env}
-    return Report(base.label, head.label, _summary(old_objs, new_objs, moves, envs), objects, _dangers(danger_input),
-                  keep_noise, _restarts(danger_input, new_side))
+    places = [pl for pl in map(_place, paths) if pl.env]
+    envs = {pl.env for pl in places}
+    present = {(pl.env, pl.app) for pl in places if pl.role in ("values", "manifests")}
+    return Report(base.label, head.label, _summary(old_objs, new_objs, moves, envs, present), objects,
+                  _environments_removed(base, head) + _dangers(danger_input), keep_noise, _restarts(danger_input, new_side))
+
+
+def _environments_removed(base: Snapshot, head: Snapshot) -> list[Danger]:
+    """An environment whose whole tree is gone: the root Application (applied by hand) prunes every Application of
+    it, and their resources finalizers delete everything they deployed."""
+    def apps(snap: Snapshot) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for pl in map(_place, snap.files):
+            if pl.env:
+                out[pl.env] = out.get(pl.env, 0) + (pl.role == "apps")
+        return out
+    # An environment is a tree under rendered/<env>/ with its bootstrap under argocd/<env>/.
+    bootstrapped = {p.split("/")[1] for p in base.files if p.startswith("argocd/") and p.count("/") >= 2}
+    old, new = {e: n for e, n in apps(base).items() if e in bootstrapped}, apps(head)
+    return [Danger("environment-removed", env, f"{env}: environment removed: its root Application (applied by hand "
+                                               f"from argocd/{env}/root.yaml) loses rendered/{env}/apps; deleting it "
+                                               f"deletes its {n} Application{'s' if n != 1 else ''} and, through their "
+                                               "resources finalizers, everything they deployed")
+            for env, n in sorted(old.items()) if env not in new]
 
 
 def _restarts(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]]], side: _Side) -> list[Restart]:
@@ -1085,9 +1113,25 @@ def _restarts(pairs: list[tuple[str, Key | None, Any, Key | None, Any, list[Raw]
     return sorted(out, key=lambda r: r.key)
 
 
+def _reach(item: str, places: list[tuple[str, str]], envs: set[str], present: set[tuple[str, str]]) -> str:
+    """`waste (every environment): item` when the change reaches the app in every environment; else the env/app
+    pairs it reaches, and the environments that have those apps but do not get it (`(not in dev)`)."""
+    if len(envs) <= 1:
+        return f"{', '.join(app for _, app in places)}: {item}"
+    by_app: dict[str, set[str]] = {}
+    for env, app in places:
+        by_app.setdefault(app, set()).add(env)
+    if all(got == envs for got in by_app.values()):
+        return f"{', '.join(by_app)} (every environment): {item}"
+    missing = sorted({e for app, got in by_app.items() for e in envs - got if (e, app) in present})
+    shown = ", ".join(f"{env}/{app}" if env else app for env, app in places)
+    return f"{shown}: {item}" + (f" (not in {', '.join(missing)})" if missing else "")
+
+
 def _summary(old_objs: dict[Key, Any], new_objs: dict[Key, Any], moves: list[tuple[Key, Key, float]],
-             envs: set[str]) -> list[str]:
-    """Model-level lines, per app (prefixed env/app when the tree has several environments), then Applications."""
+             envs: set[str], present: set[tuple[str, str]] = frozenset()) -> list[str]:
+    """Model-level lines, per app (prefixed env/app when the tree has several environments, or `(every
+    environment)`), then Applications. `present`: the (env, app) pairs either side renders."""
     per_app: dict[tuple[str, str], list[str]] = {}
     for key in sorted(old_objs.keys() & new_objs.keys()):
         old, new = old_objs[key], new_objs[key]
@@ -1096,12 +1140,11 @@ def _summary(old_objs: dict[Key, Any], new_objs: dict[Key, Any], moves: list[tup
         elif key.kind == "Application" and _is_argo(key) and isinstance(old, dict) and isinstance(new, dict):
             per_app.setdefault((key.env, key.app), []).extend(_application_lines(old, new))
     # One model change often reaches several apps (a default canary step, a shared setting): say it once.
-    where: dict[str, list[str]] = {}
+    where: dict[str, list[tuple[str, str]]] = {}
     for (env, app), items in sorted(per_app.items()):
-        prefix = f"{env}/{app}" if len(envs) > 1 and env else app
         for item in items:
-            where.setdefault(item, []).append(prefix)
-    lines = [f"{', '.join(prefixes)}: {item}" for item, prefixes in where.items()]
+            where.setdefault(item, []).append((env, app))
+    lines = [_reach(item, places, envs, present) for item, places in where.items()]
 
     def apps(keys: Iterable[Key]) -> list[str]:
         return sorted(k.name if len(envs) <= 1 else k.group for k in keys

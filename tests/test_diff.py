@@ -673,11 +673,56 @@ def test_api_version_move_and_several_environments() -> None:
                 {"apiVersion": api, "kind": "Ingress", "metadata": {"name": "waste", "namespace": "api"}}).encode()
         return semdiff.Snapshot(label, files)
     report = semdiff.compare(snap("a", "networking.k8s.io/v1beta1", "v1"), snap("b", "networking.k8s.io/v1", "v2"))
-    # the same change in several apps is said once, naming all of them
-    assert report.summary == ["prod/waste, staging/waste: image v1 → v2"]
+    # the same change in every environment is said once, and says so
+    assert report.summary == ["waste (every environment): image v1 → v2"]
     text = semdiff.render_text(report)
     assert "  → Ingress api/waste moved networking.k8s.io/v1beta1 → networking.k8s.io/v1\n" in text
     assert "removed" not in text.replace("0 removed", "") and not report.dangers
+
+
+def _env_tree(tags: dict[str, str], apps: tuple[str, ...] = ("waste", "auth")) -> semdiff.Snapshot:
+    files = {}
+    for env, tag in tags.items():
+        for app in apps:
+            files[f"rendered/{env}/values/{app}.yaml"] = yamlio.dump({"image": {"repository": "r", "tag": tag}}).encode()
+            files[f"rendered/{env}/apps/{app}.yaml"] = yamlio.dump(
+                {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": app, "namespace": "argocd"}}).encode()
+        files[f"argocd/{env}/root.yaml"] = yamlio.dump(
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": f"{env}-root", "namespace": "argocd"}}).encode()
+    return semdiff.Snapshot("x", files)
+
+
+def test_a_change_that_misses_an_environment_names_it() -> None:
+    report = semdiff.compare(_env_tree({"dev": "v1", "prod": "v1", "staging": "v1"}),
+                             _env_tree({"dev": "v2", "prod": "v1", "staging": "v2"}))
+    assert report.summary == ["dev/auth, dev/waste, staging/auth, staging/waste: image v1 → v2 (not in prod)"]
+    report = semdiff.compare(_env_tree({"dev": "v1", "prod": "v1"}), _env_tree({"dev": "v2", "prod": "v2"}))
+    assert report.summary == ["auth, waste (every environment): image v1 → v2"]
+    # an app only one environment has: nothing is missing elsewhere
+    old, new = _env_tree({"dev": "v1", "prod": "v1"}, ("auth",)), _env_tree({"dev": "v1", "prod": "v1"}, ("auth",))
+    old.files["rendered/dev/values/lab.yaml"] = yamlio.dump({"image": {"repository": "r", "tag": "v1"}}).encode()
+    new.files["rendered/dev/values/lab.yaml"] = yamlio.dump({"image": {"repository": "r", "tag": "v2"}}).encode()
+    assert semdiff.compare(old, new).summary == ["dev/lab: image v1 → v2"]
+    assert not report.dangers
+
+
+def test_removing_an_environment_is_a_danger_of_its_own() -> None:
+    report = semdiff.compare(_env_tree({"dev": "v1", "prod": "v1", "staging": "v1"}),
+                             _env_tree({"prod": "v1", "staging": "v1"}))
+    removed = [d for d in report.dangers if d.rule == "environment-removed"]
+    assert [(d.group, d.message) for d in removed] == [(
+        "dev", "dev: environment removed: its root Application (applied by hand from argocd/dev/root.yaml) loses "
+               "rendered/dev/apps; deleting it deletes its 2 Applications and, through their resources finalizers, "
+               "everything they deployed")]
+    # an environment that keeps some of its tree is not removed, and adding one is no danger
+    kept = _env_tree({"dev": "v1", "prod": "v1"}, ("auth",))
+    assert not [d for d in semdiff.compare(_env_tree({"dev": "v1", "prod": "v1"}), kept).dangers
+                if d.rule == "environment-removed"]
+    assert not semdiff.compare(_env_tree({"prod": "v1"}), _env_tree({"prod": "v1", "dev": "v1"})).dangers
+    # a tree without a bootstrap of its own (rendered/<env>/ alone) is not an environment that Argo CD roots
+    old = _env_tree({"dev": "v1", "prod": "v1"})
+    del old.files["argocd/dev/root.yaml"]
+    assert not [d for d in semdiff.compare(old, _env_tree({"prod": "v1"})).dangers if d.rule == "environment-removed"]
 
 
 def test_bad_refs_and_usage_exit_2_with_one_line(history: Path, tmp_path: Path) -> None:
@@ -717,4 +762,4 @@ def test_real_tree_against_itself_and_an_image_bump(tmp_path: Path) -> None:
     values.write_text(values.read_text().replace(f"tag: {old_tag}", "tag: v9.9.9"))
     result = run(root, "--base", "HEAD")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[2] == f"prod/waste: image {old_tag} → v9.9.9"
+    assert result.stdout.splitlines()[2] == f"prod/waste: image {old_tag} → v9.9.9 (not in dev, staging)"

@@ -14,7 +14,6 @@ from conftest import REPO, copy_repo
 from generator import envedit, environments, pipeline, release
 from generator.cli_promote import envs_command, promote_command
 from generator.cli_setimage import set_image_command
-from generator.errors import InvalidModel
 from test_set_image import COMMENTED, changed_lines, files
 
 OVERLAYS = Path(__file__).parent / "promote_cases" / "environments"
@@ -326,3 +325,42 @@ def test_a_promotion_the_target_cannot_render_puts_every_file_back(tmp_path: Pat
     assert result.exit_code == 2, result.output
     assert "chart kube-prometheus-stack 88.6.0 from https://prometheus-community.github.io/helm-charts is not pinned" in result.stderr
     assert files(root / "values") == before_values and generated(root) == before_out
+
+
+# ---------------------------------------------------------------- in the pull-request diff
+
+
+def test_a_release_field_changed_in_one_environment_and_not_the_next_is_named_with_its_promotion(model: Path):
+    base = environments.load(model)
+    assert release.unpromoted(base, base) == []
+    result = CliRunner().invoke(set_image_command, ["single", "1.0.6", "--env", "dev", "--root", str(model.parent), "--no-render"])
+    assert result.exit_code == 0, result.output
+    head = environments.load(model)
+    assert release.unpromoted(base, head) == [
+        "not promoted: single image: dev 1.0.6, staging 1.0.5, prod 1.0.0; changed in dev, not in staging: "
+        "make promote FROM=dev TO=staging COMPONENT=single"]
+    # promoted along in the same change: nothing to say; changed in the last environment: no next one
+    assert promote(model.parent, "--from", "dev", "--to", "staging", "single").exit_code == 0
+    assert release.unpromoted(base, environments.load(model)) == [
+        "not promoted: single image: dev 1.0.6, staging 1.0.6, prod 1.0.0; changed in staging, not in prod: "
+        "make promote FROM=staging TO=prod COMPONENT=single"]
+    assert promote(model.parent, "--from", "staging", "--to", "prod", "single").exit_code == 0
+    assert release.unpromoted(base, environments.load(model)) == []
+
+
+def test_the_diff_command_reads_both_models_from_git(model: Path):
+    import subprocess
+
+    from generator.cli_diff import diff_command
+
+    root = model.parent
+    shutil.copytree(REPO / "charts", root / "charts", symlinks=True)
+    opts = pipeline.Options(root=root, values=model, hydrate=False, validate=False)
+    pipeline.render_to_disk(opts, log=lambda _: None)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True)
+    assert CliRunner().invoke(set_image_command, ["hello", "1.2.0", "--env", "dev", "--root", str(root), "--no-render"]).exit_code == 0
+    pipeline.render_to_disk(opts, log=lambda _: None)
+    result = CliRunner().invoke(diff_command, ["--base", "HEAD", "--root", str(root)])
+    assert ("not promoted: hello image: dev 1.2.0, staging 1.0.0, prod 1.0.0; changed in dev, not in staging: "
+            "make promote FROM=dev TO=staging COMPONENT=hello") in result.stdout, result.output

@@ -60,8 +60,8 @@ def test_diff_two_refs_prints_model_summary_then_fields(clone: Path):
     assert [l.split(":")[1] for l in lines[:3]] == [" dev", " prod", " staging"] and lines[3] == ""
     assert all(l.startswith("plan: ") and " 0 to add, " in l for l in lines[:3])
     # dev runs waste rolling (its overlay): the canary step reaches staging and prod only
-    assert lines[4:7] == ["dev/waste, prod/waste, staging/waste: image v0.6.0 → v0.6.1",
-                          "prod/waste, staging/waste: canary step 2 weight 30 → 25", ""]
+    assert lines[4:7] == ["waste (every environment): image v0.6.0 → v0.6.1",
+                          "prod/waste, staging/waste: canary step 2 weight 30 → 25 (not in dev)", ""]
     assert "ghcr.io/eco2-team/waste-api:v0.6.0 → ghcr.io/eco2-team/waste-api:v0.6.1" in result.stdout
     assert "spec.strategy.canary.steps[2].setWeight: 30 → 25" in result.stdout
 
@@ -88,4 +88,5 @@ def test_a_default_changed_for_several_apps_is_one_summary_line(clone: Path, tmp
     result = run_cli("diff", "--base", "HEAD", "--root", str(root))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[3:5] == [
-        "prod/chat-llm, prod/waste, staging/chat-llm, staging/waste: canary analysis successThreshold 0.95 → 0.97", ""]
+        "prod/chat-llm, prod/waste, staging/chat-llm, staging/waste: canary analysis successThreshold 0.95 → 0.97 "
+        "(not in dev)", ""]
