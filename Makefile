@@ -12,7 +12,7 @@ GEN := $(PY) -m generator
 ENV_FLAG = $(if $(filter command line,$(origin ENV)),--env '$(ENV)')
 
 .DEFAULT_GOAL := help
-.PHONY: help venv render check test validate schemas charts helm-lint lint diff set-image promote envs bench bench-scale mutation clean
+.PHONY: help venv render check test validate schemas charts helm-lint lint diff set-image promote envs capacity bench bench-scale mutation clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,9 @@ promote: $(STAMP) ## Copy release fields between environments: make promote FROM
 	@$(CRDS)
 	@$(CHARTS)
 	@$(PY) -m generator promote --from '$(FROM)' --to '$(TO)' $(COMPONENT)
+
+capacity: $(STAMP) ## Per node: allocatable, requests at steady state and at peak, headroom [ENV=<env>]
+	@$(GEN) capacity $(ENV_FLAG)
 
 envs: $(STAMP) ## Release fields (images, charts) that differ between environments [FORMAT=json]
 	@$(PY) -m generator envs --format $(or $(FORMAT),text)

@@ -55,6 +55,11 @@ class Layout:
         return f"charts/{chart}"
 
     @property
+    def overview_file(self) -> str:
+        """The environment's topology and capacity page (overview.py), written after hydration."""
+        return f"rendered/{self.environment}/README.md"
+
+    @property
     def nodes_file(self) -> str:
         return f"rendered/{self.environment}/nodes.yaml"
 

@@ -87,6 +87,20 @@ def validate(root: str, values: str | None, crds: str | None, envs: tuple[str, .
     click.echo(f"{report.documents} objects valid", err=True)
 
 
+@main.command()
+@root_option
+@values_option
+@env_option
+@guarded
+def capacity(root: str, values: str | None, envs: tuple[str, ...]) -> None:
+    """Per environment and node: what is allocatable, the rendered pods' requests at steady state and at peak, and
+    the headroom left (read from rendered/ on disk, as the capacity check reads it)."""
+    for env, lines in pipeline.capacity_on_disk(_options(root, values, envs=envs)).items():
+        click.echo(f"{env}:")
+        for line in lines:
+            click.echo(f"  {line}")
+
+
 @main.command("helm-lint")
 @root_option
 @guarded

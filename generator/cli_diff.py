@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from . import environments, release, semdiff
+from . import environments, overview, release, semdiff
 from .errors import InvalidModel
 
 EXIT_OK, EXIT_USAGE, EXIT_DANGER = 0, 2, 3
@@ -45,7 +45,10 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
         old = semdiff.read_git(root_path, base)
         new = semdiff.read_git(root_path, head) if head else semdiff.read_worktree(root_path)
         report = semdiff.compare(old, new, keep_noise=show_all)
-        report.summary.extend(_unpromoted(root_path, base, head))
+        models = _models(root_path, base, head)
+        if models is not None:
+            report.summary.extend(release.unpromoted(*models))
+            report.summary.extend(overview.headroom_changes(old.files, new.files, *models))
     except semdiff.DiffError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -66,9 +69,10 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
         sys.exit(EXIT_DANGER)
 
 
-def _unpromoted(root: Path, base: str, head: str | None) -> list[str]:
-    """Release fields the change sets in one environment and not in the next (release.unpromoted), read from the
-    models at both refs; nothing when either model is missing or does not load (the diff of the tree still stands)."""
+def _models(root: Path, base: str, head: str | None) -> tuple[dict, dict] | None:
+    """Every environment's model at both refs (head None: the working tree), for what the rendered tree alone
+    cannot say: release fields not promoted, headroom before and after. None when either is missing or does not
+    load (the diff of the tree still stands)."""
     with tempfile.TemporaryDirectory(prefix="diff-models-") as tmp:
         try:
             models = []
@@ -81,8 +85,8 @@ def _unpromoted(root: Path, base: str, head: str | None) -> list[str]:
                         tar.extractall(Path(tmp) / str(n), filter="data")
                     values = Path(tmp) / str(n) / "values"
                 if not values.is_dir():
-                    return []
+                    return None
                 models.append(environments.load(values))
         except (InvalidModel, semdiff.DiffError, tarfile.TarError, OSError):
-            return []
-    return release.unpromoted(*models)
+            return None
+    return models[0], models[1]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import charts, environments, resolve, hydrate, memo, output, policy, render, validation, yamlio
+from . import charts, environments, resolve, hydrate, memo, output, overview, policy, render, validation, yamlio
 from .errors import UsageError, ValidationFailed, format_loc
 from .applications import Layout
 from .helm import HelmError, cache_dir as helm_cache_dir, find_helm
@@ -114,6 +114,7 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
         for env in chosen:
             if opts.hydrate:
                 _hydrate(opts, everything[env], tree, staged, log)
+                _overview(opts, everything[env], tree, staged)
         if opts.validate:  # every environment's findings, not only the first failing one's
             failed = []
             for env in chosen:
@@ -239,6 +240,17 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
         f"with {helm.describe()}")
 
 
+def _overview(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path) -> None:
+    """rendered/<env>/README.md, from the hydrated objects (the capacity table needs every pod)."""
+    env = loaded.model.cluster.environment
+    path = Layout(env).overview_file
+    objs = overview.env_objects(tree.files, env)
+    tree.add(path, overview.page(objs, loaded.model, f"{_display(opts.values, opts.root)}/ (environment {env})"))
+    if not output.same_on_disk(opts.root / path, tree.files[path]):
+        (staged / path).parent.mkdir(parents=True, exist_ok=True)
+        (staged / path).write_bytes(tree.files[path])
+
+
 def environment_files(files: dict[str, bytes], env: str) -> dict[str, bytes]:
     """What one environment's validation sees: its own tree and bootstrap, and the files common to all."""
     layout = Layout(env)
@@ -282,3 +294,19 @@ def validate_on_disk(opts: Options) -> validation.Report:
                                                      loaded.model.cluster.kubernetes_version, opts.crds))
     return validation.Report(sorted(i for r in reports for i in r.issues), [w for r in reports for w in r.waived],
                              sum(r.documents for r in reports))
+
+
+def capacity_on_disk(opts: Options) -> dict[str, list[str]]:
+    """The capacity table of each environment (opts.envs, else all), from its committed manifests."""
+    with output.locked(opts.root):
+        with memo.using(memo_for(opts)):
+            envs = load(opts)
+        files = output.read_generated(opts.root)
+    out = {}
+    for env, loaded in envs.items():  # load() refused an environment the model does not have
+        layout = Layout(env)
+        if not any(p.startswith(f"rendered/{env}/manifests/") for p in files):
+            raise UsageError(f"{layout.manifest_file('*')} not found: run `make render` first (the table counts the "
+                             "hydrated pods)")
+        out[env] = overview.text_table(overview.env_objects(files, env), loaded.model)
+    return out

@@ -114,18 +114,24 @@ def plan(values_dir: Path, component: str, ref: str | Ref, display_dir: str = "v
     Raises InvalidModel (one located problem per line) when the model does not load, the component
     does not exist or has no image, the ref is not immutable, or the edited model would be invalid.
     """
-    loaded = loader.load(values_dir, display_dir)  # the edit starts from a valid model, or says why not
+    envs = environments.load(values_dir, display_dir)  # the edit starts from a valid model, or says why not
+    loaded = list(envs.values())[-1]  # the last environment, production
     comp = _component(loaded, component)
     image_loc = comp.loc + ("image",)
     image: Image = comp.spec.image  # type: ignore[union-attr]  # _component checked it
     parsed = ref if isinstance(ref, Ref) else Ref.parse(ref)
     if loaded.source.overlay_touches(image_loc):  # the base's line would not change this environment's image
+        env = loaded.model.cluster.environment
         file, line, col, path = loaded.source.locate_in_overlay(image_loc)
-        raise InvalidModel([Problem(file, line, col, path, f"{loaded.model.cluster.environment} sets this image in its "
-                                    "overlay; set-image edits the base model only: change it there by hand")])
+        raise InvalidModel([Problem(file, line, col, path, f"{env} sets this image in its overlay; set-image without "
+                                    f"--env edits the base model: use --env {env}")])
     _validate_ref(loaded.source, image_loc, image, parsed)
     wanted = {f: v for f, v in parsed.fields().items() if getattr(image, f) != v}
-    notes = _notes(image, parsed, format_loc(image_loc))
+    notes = _notes(image, parsed, format_loc(image_loc)) + tuple(
+        f"{env} keeps its own image ({other.source.locate_in_overlay(image_loc)[0]}:"
+        f"{other.source.locate_in_overlay(image_loc)[1]}); set it with --env {env}"
+        for env, other in envs.items() if other is not loaded and other.source.overlay_touches(image_loc)
+        and component in resolve.by_name(other.model))
     section_file = loaded.source.files[image_loc[0]]  # known without parsing positions again
     path = values_dir / Path(section_file).name
     before = path.read_bytes()

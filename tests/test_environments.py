@@ -236,9 +236,23 @@ def test_set_image_refuses_an_image_the_last_environment_sets_in_its_overlay(mod
     with pytest.raises(InvalidModel) as err:
         setimage.plan(model_dir, "waste", "v0.6.1")
     assert [str(p) for p in err.value.problems] == [
-        "values/environments/prod.yaml:3:5: services.waste.image: prod sets this image in its overlay; set-image edits "
-        "the base model only: change it there by hand"]
+        "values/environments/prod.yaml:3:5: services.waste.image: prod sets this image in its overlay; set-image "
+        "without --env edits the base model: use --env prod"]
     assert (model_dir / "services.yaml").read_bytes() == before
+
+
+def test_set_image_says_which_environments_keep_an_image_of_their_own(model_dir: Path):
+    from generator import setimage
+
+    overlay = model_dir / "environments/dev.yaml"
+    text = overlay.read_text()
+    assert "  waste: {placement: {node: k8s-apps}, replicas: 1," in text
+    overlay.write_text(text.replace("  waste: {placement: {node: k8s-apps}, replicas: 1,",
+                                    "  waste: {image: {tag: v0.7.0}, placement: {node: k8s-apps}, replicas: 1,"))
+    p = setimage.plan(model_dir, "waste", "v0.6.1")
+    line = overlay.read_text().splitlines().index(next(l for l in overlay.read_text().splitlines() if "v0.7.0" in l)) + 1
+    assert p.notes == (f"dev keeps its own image (values/environments/dev.yaml:{line}); set it with --env dev",)
+    assert setimage.plan(model_dir, "auth", "v0.6.1").notes == ()
 
 
 def test_the_environment_list_itself_is_checked(model_dir: Path):
