@@ -76,8 +76,12 @@ class Layout:
     def argocd_cm_file(self) -> str:
         return f"{self.bootstrap_dir}/argocd-cm.yaml"
 
+    @property
+    def projects_dir(self) -> str:
+        return f"{self.bootstrap_dir}/projects"
+
     def project_file(self, project: str) -> str:
-        return f"{self.bootstrap_dir}/projects/{project}.yaml"
+        return f"{self.projects_dir}/{project}.yaml"
 
     def owns(self, path: str) -> bool:
         """Whether a generated file belongs to this environment (the rest, READMEs and schemas, to all)."""
@@ -236,8 +240,11 @@ def root_application(model: Model) -> dict[str, Any]:
         "metadata": _metadata(model, argo_name(model, model.argocd.root_app), "bootstrap"),
         "spec": {
             "project": argo_name(model, model.argocd.root_project),
-            "source": {"repoURL": c.repo_url, "targetRevision": c.target_revision,
-                       "path": Layout(c.environment).apps_dir, "directory": {"recurse": False}},
+            # The environment's AppProjects (synced first: wave -1) and its component Applications. Only this root
+            # Application, and argocd-cm.yaml (shared by every environment of one Argo CD), are applied by hand.
+            "sources": [{"repoURL": c.repo_url, "targetRevision": c.target_revision, "path": path,
+                         "directory": {"recurse": False}}
+                        for path in (Layout(c.environment).projects_dir, Layout(c.environment).apps_dir)],
             "destination": {"server": IN_CLUSTER, "namespace": model.argocd.namespace},
             "syncPolicy": _sync_policy(model),
             "revisionHistoryLimit": model.argocd.revision_history_limit,
@@ -258,6 +265,9 @@ def _group_kind(entry: str) -> dict[str, str]:
     return {"group": group, "kind": kind}
 
 
+PROJECT_WAVE = "-1"  # AppProjects sync before every component Application (waves 0 and up)
+
+
 def projects(model: Model) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     comps = resolve.components(model)
@@ -268,7 +278,8 @@ def projects(model: Model) -> dict[str, dict[str, Any]]:
                 "sourceRepos": [model.cluster.repo_url],
                 "destinations": [{"server": IN_CLUSTER, "namespace": model.argocd.namespace}],
                 "clusterResourceWhitelist": [],
-                "namespaceResourceWhitelist": [{"group": "argoproj.io", "kind": "Application"}],
+                "namespaceResourceWhitelist": [{"group": "argoproj.io", "kind": "AppProject"},
+                                               {"group": "argoproj.io", "kind": "Application"}],
             }
         else:
             members = [c for c in comps if c.project == name]
@@ -287,7 +298,8 @@ def projects(model: Model) -> dict[str, dict[str, Any]]:
             "apiVersion": ARGO_API,
             "kind": "AppProject",
             # Argo CD's project finalizer refuses to delete a project that Applications still use.
-            "metadata": {**_metadata(model, argo_name(model, name), "bootstrap"),
+            # Synced by the root Application before the Applications that use it (wave -1).
+            "metadata": {**_metadata(model, argo_name(model, name), "bootstrap", {labels.SYNC_WAVE: PROJECT_WAVE}),
                          "finalizers": [labels.RESOURCES_FINALIZER]},
             "spec": spec,
         }

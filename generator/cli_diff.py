@@ -33,7 +33,7 @@ class _OneLineErrors(click.Command):
 @click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False, exists=True),
               help="Repository root (holds rendered/ and argocd/).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
-              help="Terminal text, or Markdown for a PR comment (cut under GitHub's 65,536 characters).")
+              help="Terminal text, or Markdown for PR comments (parts of under 60,000 characters each when longer).")
 @click.option("--all", "show_all", is_flag=True, help="Keep noise: chart and version labels, checksum annotations.")
 @click.option("--ack-danger", is_flag=True, help="Exit 0 even when a change is dangerous (it is still shown).")
 @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write the report to FILE, not stdout.")
@@ -54,7 +54,9 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
         sys.exit(EXIT_USAGE)
     if fmt == "markdown":
         command = f"make diff BASE={base}" if not head else f"python -m generator diff --base {base} --head {head}"
-        text = semdiff.render_markdown(report, acknowledged=ack_danger, command=command)
+        # Too long for one comment: parts, each a comment of its own (the PR workflow posts and updates them).
+        parts = semdiff.render_markdown_parts(report, acknowledged=ack_danger, command=command)
+        text = f"\n{semdiff.PART_SEPARATOR}\n".join(parts)
     else:
         text = semdiff.render_text(report, acknowledged=ack_danger, color=output is None)
     if output:

@@ -42,33 +42,30 @@ def set_image_command(component: str, ref: str, root: str, values: str | None, c
     result = setimage.set_image(root_path, component, ref, values=values_path, render=not no_render,
                                 crds=Path(crds) if crds else None)
     p = result.plan
-    for note in p.notes:
+    _report(p.notes, p.noop, p.field, ref, "", p.changes, result.rendered, no_render)
+
+
+def _report(notes, noop: bool, field: str, ref: str, where: str, changes, rendered, no_render: bool) -> None:
+    """What set-image did: notes and a no-op on stderr, each changed line and generated file on stdout."""
+    for note in notes:
         click.echo(f"note: {note}", err=True)
-    if p.noop:
-        current = ", ".join(f"{p.field}.{k} is already {v}" for k, v in setimage.Ref.parse(ref).fields().items())
-        click.echo(f"{current}; nothing to do", err=True)
+    if noop:
+        current = ", ".join(f"{field}.{k} is already {v}" for k, v in setimage.Ref.parse(ref).fields().items())
+        click.echo(f"{where}{current}; nothing to do", err=True)
         return
-    for change in p.changes:
+    for change in changes:
         click.echo(str(change))
-    for rel in result.rendered:
+    for rel in rendered:
         click.echo(f"rendered: {rel}")
     if no_render:
         click.echo("not rendered (--no-render): run `make render` before committing", err=True)
 
 
 def _set_image_in(root: Path, values: Path, env: str, component: str, ref: str, crds: str | None, no_render: bool) -> None:
-    from .cli_promote import print_plan, run_plan
+    from .cli_promote import run_plan
 
     opts = pipeline.Options(root=root, values=values, crds=Path(crds) if crds else None, envs=(env,))
     shown = setimage.display_dir(values, root)
     planned, p, rendered = run_plan(opts, lambda: release.plan_set_image(values, env, component, ref, shown),
                                     not no_render)
-    for note in planned.notes:
-        click.echo(f"note: {note}", err=True)
-    if p.noop:
-        current = ", ".join(f"{planned.field}.{k} is already {v}" for k, v in setimage.Ref.parse(ref).fields().items())
-        click.echo(f"in {env}, {current}; nothing to do", err=True)
-        return
-    print_plan(p, rendered)
-    if no_render:
-        click.echo("not rendered (--no-render): run `make render` before committing", err=True)
+    _report(planned.notes, p.noop, planned.field, ref, f"in {env}, ", p.changes, rendered, no_render)

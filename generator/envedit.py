@@ -164,7 +164,7 @@ def _verify(values_dir: Path, envs: dict[str, Loaded], env: str, files: tuple[Fi
     the locs in `wanted`, to those values."""
     with tempfile.TemporaryDirectory(prefix="env-edit-") as tmp:
         scratch = Path(tmp) / "values"
-        shutil.copytree(values_dir, scratch, ignore=lambda d, names: [n for n in names if n.startswith(".")])
+        shutil.copytree(values_dir, scratch)  # the write's temporary files (.<name>.*.tmp) are no model files
         for f in files:
             target = scratch / f.path.relative_to(values_dir)
             target.parent.mkdir(parents=True, exist_ok=True)

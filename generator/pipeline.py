@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import charts, environments, resolve, hydrate, memo, output, overview, policy, render, validation, yamlio
+from . import charts, environments, resolve, hydrate, memo, orphans, output, overview, policy, render, validation, yamlio
 from .errors import UsageError, ValidationFailed, format_loc
 from .applications import Layout
 from .helm import HelmError, cache_dir as helm_cache_dir, find_helm
@@ -114,7 +114,7 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
         for env in chosen:
             if opts.hydrate:
                 _hydrate(opts, everything[env], tree, staged, log)
-                _overview(opts, everything[env], tree, staged)
+                _review(opts, everything[env], tree, staged, log)
         if opts.validate:  # every environment's findings, not only the first failing one's
             failed = []
             for env in chosen:
@@ -240,8 +240,9 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
         f"with {helm.describe()}")
 
 
-def _overview(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path) -> None:
-    """rendered/<env>/README.md, from the hydrated objects (the capacity table needs every pod)."""
+def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
+    """From the hydrated objects: rendered/<env>/README.md (the capacity table needs every pod), and the orphans
+    (what the model declares and nothing rendered uses) as warnings."""
     env = loaded.model.cluster.environment
     path = Layout(env).overview_file
     objs = overview.env_objects(tree.files, env)
@@ -249,6 +250,8 @@ def _overview(opts: Options, loaded: environments.Loaded, tree: output.Tree, sta
     if not output.same_on_disk(opts.root / path, tree.files[path]):
         (staged / path).parent.mkdir(parents=True, exist_ok=True)
         (staged / path).write_bytes(tree.files[path])
+    for finding in orphans.find(objs, loaded.model):
+        log(f"warning: {loaded.source.problem(finding)} (in {env})")
 
 
 def environment_files(files: dict[str, bytes], env: str) -> dict[str, bytes]:

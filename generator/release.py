@@ -67,14 +67,14 @@ class Drift:
 
 
 def _describe(unit: BaseModel | None, differing: list[str]) -> str:
+    """What an environment runs, by the leaves that differ: `v0.6.1`, `(no digest)`, `tag=v1 digest=sha256:…`."""
     if unit is None:
         return "(not deployed)"
-    if isinstance(unit, Image) and differing == ["tag"] and unit.tag:
-        return unit.tag
     values = dict(_leaves(unit))
     if len(differing) == 1:
         return str(values[differing[0]]) if values[differing[0]] is not None else f"(no {differing[0]})"
-    return " ".join(f"{leaf}={values[leaf]}" for leaf in differing if values[leaf] is not None) or "(none)"
+    # an image always has a tag or a digest, a chart every leaf: never empty
+    return " ".join(f"{leaf}={values[leaf]}" for leaf in differing if values[leaf] is not None)
 
 
 def drift(envs: dict[str, Loaded]) -> list[Drift]:
@@ -92,7 +92,9 @@ def drift(envs: dict[str, Loaded]) -> list[Drift]:
         differing = [leaf for leaf in leaves if len({dict(_leaves(u))[leaf] for u in present}) > 1]
         if not differing and len(per_env) == len(envs):
             continue
-        shown = differing or [leaf for leaf in ("tag", "version") if leaf in leaves][:1] or leaves[:1]
+        # all the same where deployed: name it by the leaf that says most (a tag, a version, else the digest)
+        shown = differing or [leaf for leaf in ("tag", "version", "digest")
+                              if leaf in leaves and dict(_leaves(present[0]))[leaf] is not None][:1]
         values = tuple((env, _describe(per_env.get(env), shown)) for env in envs)
         out.append(Drift(component, format_loc(rel), values))
     return out
@@ -150,7 +152,7 @@ class Promotion:
 
 def _unknown(envs: dict[str, Loaded], env: str, name: str, names: list[str]) -> Problem:
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else f" ({env} has {', '.join(sorted(names))})"
+    hint = f" (did you mean {close[0]!r}?)" if close else f" ({env}'s components with release fields: {', '.join(sorted(names))})"
     return Problem(f"{envs[env].source.display_dir}/", 0, 0, name, f"no component named {name!r} in {env}{hint}")
 
 

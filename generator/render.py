@@ -83,6 +83,7 @@ def _environment(loaded: Loaded, tree: Tree) -> tuple[dict[str, Any], dict[str, 
         "name": env, "dir": layout.bootstrap_dir, "namespace": model.argocd.namespace, "apps_dir": layout.apps_dir,
         "revision": model.cluster.target_revision, "repo": model.cluster.repo_url, "server": model.cluster.server,
         "root_project": applications.argo_name(model, model.argocd.root_project), "root_app": root_app,
+        "root_project_file": layout.project_file(model.argocd.root_project),
         "projects": [{"name": p["metadata"]["name"],
                       "destinations": ", ".join(d["namespace"] for d in p["spec"]["destinations"]),
                       "cluster": ", ".join(f"{k['group'] or 'core'}/{k['kind']}" for k in p["spec"]["clusterResourceWhitelist"]) or "none"}

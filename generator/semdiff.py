@@ -313,6 +313,7 @@ class ObjectChange:
     fields: list[FieldChange] = field(default_factory=list)
     similarity: float | None = None
     shown: bool = True  # False: the values file of a hydrated app (its manifests show the effect)
+    doc: Any = None  # an added object as it will be, a removed one as it was (redacted)
 
     @property
     def visible_fields(self) -> list[FieldChange]:
@@ -1053,10 +1054,10 @@ def compare(base: Snapshot, head: Snapshot, *, keep_noise: bool = False) -> Repo
         objects.append(ObjectChange("renamed", n, o, _field_changes(raw, n.kind), round(score, 3)))
         danger_input.append(("renamed", o, old_objs[o], n, new_objs[n], raw))
     for key, doc in removed.items():
-        objects.append(ObjectChange("removed", key))
+        objects.append(ObjectChange("removed", key, doc=redact(doc, (), key.kind)))
         danger_input.append(("removed", key, doc, None, None, []))
     for key, doc in added.items():
-        objects.append(ObjectChange("added", key))
+        objects.append(ObjectChange("added", key, doc=redact(doc, (), key.kind)))
         danger_input.append(("added", None, None, key, doc, []))
     for obj in objects:
         obj.shown = not (obj.key.kind == VALUES_KIND and (obj.key.env, obj.key.app) in hydrated)
@@ -1066,8 +1067,33 @@ def compare(base: Snapshot, head: Snapshot, *, keep_noise: bool = False) -> Repo
     places = [pl for pl in map(_place, paths) if pl.env]
     envs = {pl.env for pl in places}
     present = {(pl.env, pl.app) for pl in places if pl.role in ("values", "manifests")}
-    return Report(base.label, head.label, _summary(old_objs, new_objs, moves, envs, present), objects,
+    summary = _hand_applies(base, head) + _summary(old_objs, new_objs, moves, envs, present)
+    return Report(base.label, head.label, summary, objects,
                   _environments_removed(base, head) + _dangers(danger_input), keep_noise, _restarts(danger_input, new_side))
+
+
+HAND_APPLIED = ("root.yaml", "argocd-cm.yaml")  # the bootstrap Argo CD does not sync (argocd/README.md)
+
+
+def _hand_applies(base: Snapshot, head: Snapshot) -> list[str]:
+    """`apply by hand: kubectl apply -n argocd -f argocd/prod/root.yaml` for each changed file of the bootstrap
+    that no Application syncs: the root Application itself, and argocd-cm (shared by the environments)."""
+    out = []
+    for path in sorted(set(base.files) | set(head.files)):
+        parts = path.split("/")
+        if parts[0] != "argocd" or parts[-1] not in HAND_APPLIED or len(parts) > 3:
+            continue
+        data = head.files.get(path)
+        if data == base.files.get(path):
+            continue
+        if data is None:
+            out.append(f"apply by hand: {path} is gone: delete it from the cluster yourself once that is meant "
+                       "(Argo CD does not sync it)")
+            continue
+        docs = yamlio.load_all(data.decode("utf-8")) or [{}]
+        namespace = ((docs[0] or {}).get("metadata") or {}).get("namespace") or "argocd"
+        out.append(f"apply by hand: kubectl apply -n {namespace} -f {path} (Argo CD does not sync it)")
+    return out
 
 
 def _environments_removed(base: Snapshot, head: Snapshot) -> list[Danger]:
@@ -1212,7 +1238,21 @@ def _object_lines(obj: ObjectChange, fields: list[FieldChange]) -> list[str]:
     out = [head]
     for change in fields:
         out += ["    " + line for line in _field_lines(change)]
+    if obj.op in ("added", "removed") and isinstance(obj.doc, dict):
+        out += _whole_object(obj.doc, "+" if obj.op == "added" else "-")
     return out
+
+
+WHOLE_OBJECT_LINES = 40  # of an added or removed object's YAML; a CRD's schema would bury the rest
+
+
+def _whole_object(doc: dict[str, Any], sign: str) -> list[str]:
+    """What an added object will be or a removed one was, as YAML lines under it, cut after WHOLE_OBJECT_LINES."""
+    lines = yamlio.dump(doc).splitlines()
+    shown = [f"    {sign} {line}" for line in lines[:WHOLE_OBJECT_LINES]]
+    if len(lines) > WHOLE_OBJECT_LINES:
+        shown.append(f"    {sign} … ({len(lines) - WHOLE_OBJECT_LINES} more lines)")
+    return shown
 
 
 def _count(report: Report, obj: ObjectChange) -> int:
@@ -1302,13 +1342,9 @@ def _md_escape(text: str) -> str:
     return re.sub(r"([\\`*_<>\[\]|])", r"\\\1", text)
 
 
-def render_markdown(report: Report, *, acknowledged: bool = False, limit: int = GITHUB_COMMENT_LIMIT,
-                    command: str | None = None) -> str:
-    """A PR comment: summary, a danger block, one collapsible section per app; cut to stay under `limit` characters."""
-    command = command or f"make diff BASE={report.base}"
-    title = f"### Rendered diff: `{report.base}` → `{report.head}`"
-    if not report.objects:
-        return f"{title}\n\nNo changes.\n"
+def _markdown_pieces(report: Report, acknowledged: bool, title: str) -> tuple[list[str], list[tuple], list[str]]:
+    """The comment's head (title, plans, summary, dangers, restarts), its sections per app as (opening, body lines
+    with the changes each stands for, closing, changes), and its foot."""
     head = [title, ""] + [f"**{_md_escape(line)}**  " for line in _plans(report)] + ["", "**Summary**", ""]
     summary = report.summary or ["no change in model terms (see the objects below)"]
     head += [f"- {_md_escape(s)}" for s in summary[:200]]
@@ -1345,7 +1381,20 @@ def render_markdown(report: Report, *, acknowledged: bool = False, limit: int = 
         fence = _fence([line for line, _ in body])
         opening = f"<details><summary>{_md_escape(group)} ({n} change{'s' if n != 1 else ''})</summary>\n\n{fence}diff"
         sections.append((opening, body, f"{fence}\n</details>", n))
+    return head, sections, foot
 
+
+def _title(report: Report) -> str:
+    return f"### Rendered diff: `{report.base}` → `{report.head}`"
+
+
+def render_markdown(report: Report, *, acknowledged: bool = False, limit: int = GITHUB_COMMENT_LIMIT,
+                    command: str | None = None) -> str:
+    """A PR comment: summary, a danger block, one collapsible section per app; cut to stay under `limit` characters."""
+    command = command or f"make diff BASE={report.base}"
+    if not report.objects:
+        return f"{_title(report)}\n\nNo changes.\n"
+    head, sections, foot = _markdown_pieces(report, acknowledged, _title(report))
     text = "\n".join(head)
     full = [f"{o}\n" + "\n".join(line for line, _ in b) + f"\n{c}\n" for o, b, c, _ in sections]
     footer = "\n".join(foot) + "\n"
@@ -1384,3 +1433,53 @@ def render_markdown(report: Report, *, acknowledged: bool = False, limit: int = 
             f"characters ({left_changes:,} changes in {left_apps} more app{'s' if left_apps != 1 else ''} and the cut "
             f"section) are not shown. Run `{command}` to see everything.\n")
     return "\n".join(out) + note + footer
+
+
+PART_SEPARATOR = "<!-- eco2-gitops-diff: next part -->"  # between the comments of a diff too long for one
+PART_LIMIT = 60_000  # per comment: GitHub's 65,536 less room for the workflow's marker and heading
+
+
+def render_markdown_parts(report: Report, *, acknowledged: bool = False, limit: int = PART_LIMIT,
+                          command: str | None = None) -> list[str]:
+    """The PR comment as parts, each under `limit` characters, nothing cut: the head and whole app sections while
+    they fit, then `(part k/n)` comments with the next sections; an app too large for one comment continues in the
+    next (`… continued`). The totals close the last part."""
+    one = render_markdown(report, acknowledged=acknowledged, limit=limit, command=command)
+    if not report.objects or "✂️ Cut to stay under" not in one:
+        return [one]
+    head, sections, foot = _markdown_pieces(report, acknowledged, "")
+    footer = "\n".join(foot) + "\n"
+    title_room = len(_title(report)) + 24  # " (part 10/12)" and the blank line
+    room = limit - title_room - len(footer) - 2
+    chunks: list[list[str]] = [["\n".join(head[2:])]]  # without the title and its blank line: each part has its own
+    used = len(chunks[0][0]) + 1
+
+    def add(text: str) -> None:
+        nonlocal used
+        if used + len(text) + 1 > room and chunks[-1]:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(text)
+        used += len(text) + 1
+
+    for opening, body, closing, _ in sections:
+        whole = f"{opening}\n" + "\n".join(line for line, _ in body) + f"\n{closing}\n"
+        if len(whole) + 1 <= room:
+            add(whole)
+            continue
+        piece: list[str] = []  # an app larger than a comment: its lines over several sections, each closed
+        size = len(opening) + len(closing) + 40
+        for line, _ in body:
+            if piece and size + len(line) + 1 > room - 100:
+                add(f"{opening}\n" + "\n".join(piece + ["… continued in the next part"]) + f"\n{closing}\n")
+                piece, size = [], len(opening) + len(closing) + 40
+                opening = opening.replace("</summary>", " (continued)</summary>", 1) if "(continued)" not in opening else opening
+            piece.append(line[: room - 200])
+            size += len(piece[-1]) + 1
+        add(f"{opening}\n" + "\n".join(piece) + f"\n{closing}\n")
+    total = len(chunks)
+    out = []
+    for k, chunk in enumerate(chunks, 1):
+        text = f"{_title(report)} (part {k}/{total})\n\n" + "\n".join(chunk)
+        out.append(text + ("\n" + footer if k == total else ""))
+    return out

@@ -609,7 +609,9 @@ def test_markdown_summary_danger_and_collapsible_apps(repo: Path) -> None:
                                            "1 dangerous change: exit 3 unless acknowledged with `--ack-danger`")
 
 
-def test_markdown_is_cut_under_the_comment_limit(repo: Path) -> None:
+def test_markdown_too_long_for_one_comment_comes_in_parts(repo: Path) -> None:
+    """Nothing is cut: every changed key of the big ConfigMap is in some part, each part fits a comment, each part's
+    Markdown is balanced, and the parts say k/n."""
     tree = head_tree()
     big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {f"k{i:05}": "x" * 40 for i in range(3000)}}
     tree["rendered/prod/manifests/storage-worker.yaml"].append(big)
@@ -621,16 +623,22 @@ def test_markdown_is_cut_under_the_comment_limit(repo: Path) -> None:
     changed["rendered/prod/values/waste.yaml"][0]["replicas"] = 3
     write_tree(repo, changed)
     result = run(repo, "--base", "HEAD", "--format", "markdown")
-    text = result.stdout
     assert result.exit_code == 0
-    full = len(semdiff.render_text(semdiff.compare(semdiff.read_git(repo, "HEAD"), semdiff.read_worktree(repo))))
-    assert full > semdiff.GITHUB_COMMENT_LIMIT
-    assert len(text) <= semdiff.GITHUB_COMMENT_LIMIT
-    assert "✂️ Cut to stay under GitHub's 65,536-character comment limit" in text
-    assert "Run `make diff BASE=HEAD` to see everything." in text
-    assert "- waste: replicas 2 → 3" in text  # the summary always survives the cut
-    assert text.count("<details>") == text.count("</details>")
-    assert text.count("```") % 2 == 0
+    parts = result.stdout.split(f"\n{semdiff.PART_SEPARATOR}\n")
+    n = len(parts)
+    assert n > 1 and all(len(p) <= semdiff.PART_LIMIT for p in parts), [len(p) for p in parts]
+    for k, part in enumerate(parts, 1):
+        assert part.startswith(f"### Rendered diff: `HEAD` → `working tree` (part {k}/{n})\n\n")
+        assert part.count("<details>") == part.count("</details>") and part.count("```") % 2 == 0
+    assert "- waste: replicas 2 → 3" in parts[0] and "**plan: prod: " in parts[0]
+    whole = "".join(parts)
+    assert all(f'~ data.k{i:05}: {"x" * 40} → {"y" * 40}' in whole for i in range(3000))
+    assert "Cut to stay under" not in whole and "continued in the next part" in whole
+    totals = "HEAD → working tree: 1 changed, 0 added, 0 removed, 0 renamed, 0 restarts\n"
+    assert parts[-1].endswith(totals) and totals not in whole[: -len(totals)]
+    # one that fits is one part, as before
+    small = semdiff.compare(semdiff.read_git(repo, "HEAD"), semdiff.read_git(repo, "HEAD~1"))
+    assert semdiff.render_markdown_parts(small) == [semdiff.render_markdown(small)]
 
 
 def test_markdown_cut_at_any_limit() -> None:
@@ -763,3 +771,87 @@ def test_real_tree_against_itself_and_an_image_bump(tmp_path: Path) -> None:
     result = run(root, "--base", "HEAD")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[2] == f"prod/waste: image {old_tag} → v9.9.9 (not in dev, staging)"
+
+
+def test_an_added_object_shows_what_it_will_be_and_a_removed_one_what_it_was() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "data"},
+              "stringData": {"password": "hunter2"}}
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "notification", "namespace": "api"},
+              "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "api", "image": "r/notification:v1"}]}}}}
+    big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big", "namespace": "api"},
+           "data": {f"k{i:02d}": "v" for i in range(60)}}
+    old = semdiff.Snapshot("a", {"rendered/prod/manifests/db.yaml": yamlio.dump(secret).encode()})
+    new = semdiff.Snapshot("b", {"rendered/prod/manifests/api.yaml": yamlio.dump_all([deploy, big]).encode()})
+    report = semdiff.compare(old, new)
+    text = semdiff.render_text(report, color=False)
+    # the whole new Deployment, as YAML under its line
+    assert ("  + Deployment api/notification added\n      + apiVersion: apps/v1\n      + kind: Deployment\n"
+            "      + metadata:\n      +   name: notification\n      +   namespace: api\n      + spec:\n"
+            "      +   replicas: 2\n") in text
+    assert "      +         image: r/notification:v1\n" in text
+    # the removed Secret as it was, its credential redacted
+    assert "  - Secret data/db removed\n" in text and "      -   password: " + semdiff.REDACTED in text and "hunter2" not in text
+    # a long object is cut after 40 lines, saying how many are left (60 data keys + 6 lines of header)
+    lines = yamlio.dump(big).splitlines()
+    assert f"      + … ({len(lines) - semdiff.WHOLE_OBJECT_LINES} more lines)\n" in text
+    markdown = semdiff.render_markdown(report)
+    assert "+ Deployment api/notification added\n    + apiVersion: apps/v1\n" in markdown and "hunter2" not in markdown
+
+
+@pytest.mark.skipif(not (REPO / "rendered").is_dir(), reason="no rendered/ in this checkout")
+def test_a_change_to_every_app_of_every_environment_posts_in_parts_under_the_limit() -> None:
+    base = semdiff.read_worktree(REPO)
+    # two labels on every object of every app: the part-of of ours, the managed-by of the charts' and ours
+    def relabel(data: bytes) -> bytes:
+        for old, new in ((b"app.kubernetes.io/part-of: eco2", b"app.kubernetes.io/part-of: eco3"),
+                         (b"app.kubernetes.io/managed-by: Helm", b"app.kubernetes.io/managed-by: Helm4"),
+                         (b"app.kubernetes.io/managed-by: eco2-gitops", b"app.kubernetes.io/managed-by: eco3-gitops")):
+            data = data.replace(old, new)
+        return data
+    head = semdiff.Snapshot("head", {p: relabel(b) for p, b in base.files.items()})
+    report = semdiff.compare(base, head)
+    apps = {(o.key.env, o.key.app) for o in report.shown_objects()}
+    assert {env for env, _ in apps} == {"dev", "staging", "prod", ""} and len(apps) >= 3 * 17
+    parts = semdiff.render_markdown_parts(report)
+    assert len(parts) > 1 and all(len(p) <= semdiff.PART_LIMIT for p in parts)
+    whole = "".join(parts)
+    for env, app in apps:  # every app's section is in some part
+        assert f"<details><summary>{env + '/' if env else ''}{app} (" in whole, (env, app)
+
+
+def test_the_diff_names_the_bootstrap_files_to_apply_by_hand() -> None:
+    """The root Application and argocd-cm are applied by hand; the AppProjects are synced by the root Application."""
+    def app(name: str, ns: str = "argocd", **spec) -> bytes:
+        return yamlio.dump({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                            "metadata": {"name": name, "namespace": ns}, "spec": spec}).encode()
+    old = semdiff.Snapshot("a", {"argocd/prod/root.yaml": app("root", project="a"),
+                                 "argocd/dev/root.yaml": app("dev-root", "argo", project="a"),
+                                 "argocd/prod/argocd-cm.yaml": yamlio.dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": "argocd-cm", "namespace": "argocd"}, "data": {"k": "1"}}).encode(),
+                                 "argocd/prod/projects/apis.yaml": app("apis", project="a")})
+    new = semdiff.Snapshot("b", {"argocd/prod/root.yaml": app("root", project="b"),
+                                 "argocd/dev/root.yaml": app("dev-root", "argo", project="b"),
+                                 "argocd/prod/projects/apis.yaml": app("apis", project="b")})
+    report = semdiff.compare(old, new)
+    assert [l for l in report.summary if l.startswith("apply by hand")] == [
+        "apply by hand: kubectl apply -n argo -f argocd/dev/root.yaml (Argo CD does not sync it)",
+        "apply by hand: argocd/prod/argocd-cm.yaml is gone: delete it from the cluster yourself once that is meant "
+        "(Argo CD does not sync it)",
+        "apply by hand: kubectl apply -n argocd -f argocd/prod/root.yaml (Argo CD does not sync it)"]
+    assert not [l for l in semdiff.compare(old, old).summary if l.startswith("apply by hand")]
+
+
+@pytest.mark.skipif(not (REPO / "rendered").is_dir(), reason="no rendered/ in this checkout")
+def test_the_root_application_syncs_its_projects_before_its_applications() -> None:
+    for env in ("dev", "staging", "prod"):
+        root = yamlio.load_all((REPO / f"argocd/{env}/root.yaml").read_text())[0]
+        assert [s["path"] for s in root["spec"]["sources"]] == [f"argocd/{env}/projects", f"rendered/{env}/apps"]
+        waves = set()
+        for path in (REPO / f"argocd/{env}/projects").glob("*.yaml"):
+            waves.add(yamlio.load_all(path.read_text())[0]["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        apps = {yamlio.load_all(p.read_text())[0]["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+                for p in (REPO / f"rendered/{env}/apps").glob("*.yaml")}
+        assert waves == {"-1"} and min(int(w) for w in apps) == 0
+        bootstrap = [yamlio.load_all(p.read_text())[0] for p in (REPO / f"argocd/{env}/projects").glob("*bootstrap*.yaml")]
+        assert bootstrap[0]["spec"]["namespaceResourceWhitelist"] == [{"group": "argoproj.io", "kind": "AppProject"},
+                                                                     {"group": "argoproj.io", "kind": "Application"}]

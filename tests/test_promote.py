@@ -11,13 +11,15 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO, copy_repo
-from generator import envedit, environments, pipeline, release
+from generator import envedit, environments, pipeline, release, setimage, yamledit
+from generator.errors import InvalidModel as InvalidModelError
 from generator.cli_promote import envs_command, promote_command
 from generator.cli_setimage import set_image_command
 from test_set_image import COMMENTED, changed_lines, files
 
 OVERLAYS = Path(__file__).parent / "promote_cases" / "environments"
 DIGEST4 = "sha256:" + "4" * 64
+DIGEST5 = "sha256:" + "5" * 64
 
 
 @pytest.fixture
@@ -364,3 +366,214 @@ def test_the_diff_command_reads_both_models_from_git(model: Path):
     result = CliRunner().invoke(diff_command, ["--base", "HEAD", "--root", str(root)])
     assert ("not promoted: hello image: dev 1.2.0, staging 1.0.0, prod 1.0.0; changed in dev, not in staging: "
             "make promote FROM=dev TO=staging COMPONENT=hello") in result.stdout, result.output
+
+
+# ---------------------------------------------------------------- every branch of the edit and its checks
+
+
+def stderr_lines(result) -> list[str]:
+    return result.stderr.splitlines()
+
+
+def test_bad_arguments_are_one_located_line_each(model: Path):
+    cases = [
+        (["--from", "dev", "--to", "staging", "helo"], "values/: helo: no component named 'helo' in dev (did you mean 'hello'?)"),
+        (["--from", "dev", "--to", "staging", "zzz"],
+         "values/: zzz: no component named 'zzz' in dev (dev's components with release fields: both, digest-block, "
+         "digest-flow, double, hello, monitoring, postgresql, single)"),
+        (["--from", "dev", "--to", "qa"], "values/: environments: no environment 'qa': the model has dev, staging, prod"),
+        (["--from", "qa", "--to", "uat"], "values/: environments: no environment 'qa', 'uat': the model has dev, staging, prod"),
+    ]
+    for args, line in cases:
+        result = promote(model.parent, *args)
+        assert (result.exit_code, stderr_lines(result)) == (2, [line]), (args, result.output)
+    result = CliRunner().invoke(set_image_command, ["hello", "1.2.0", "--env", "qa", "--root", str(model.parent), "--no-render"])
+    assert stderr_lines(result) == ["values/: environments: no environment 'qa': the model has dev, staging, prod"]
+
+
+def test_a_component_missing_in_the_target_is_named_with_the_targets_components(model: Path):
+    text = (model / "environments" / "staging.yaml").read_text(encoding="utf-8")
+    (model / "environments" / "staging.yaml").write_text(text.replace("  hello:\n    replicas: 2   # 스테이징 복제본 (environment field)\n",
+                                                                      "  hello: null\n"), encoding="utf-8")
+    result = promote(model.parent, "--from", "dev", "--to", "staging", "hello", "single")
+    assert stderr_lines(result) == ["values/: hello: no component named 'hello' in staging (staging's components with "
+                                    "release fields: both, digest-block, digest-flow, double, monitoring, postgresql, single)"]
+
+
+def test_the_model_directory_is_named_as_given(model: Path):
+    """Messages and changes name the values directory as the caller shows it (display_dir), not as `values`."""
+    with pytest.raises(InvalidModelError) as err:
+        release.plan_promotion(model, "dev", "qa", display_dir="model")
+    assert [str(p) for p in err.value.problems] == ["model/: environments: no environment 'qa': the model has dev, staging, prod"]
+    with pytest.raises(InvalidModelError) as err:
+        release.plan_set_image(model, "qa", "hello", "1.2.0", display_dir="model")
+    assert [str(p) for p in err.value.problems] == ["model/: environments: no environment 'qa': the model has dev, staging, prod"]
+    promo = release.plan_promotion(model, "dev", "staging", ("hello",), display_dir="model")
+    assert (promo.source, promo.target, promo.skipped) == ("dev", "staging", ())
+    assert [str(c) for c in promo.plan.changes] == ["model/environments/staging.yaml:14: services.hello.image.tag: 1.0.0 → 1.1.0"]
+    assert promo.plan.env == "staging" and [f.display for f in promo.plan.files] == ["model/environments/staging.yaml"]
+    set_ = release.plan_set_image(model, "dev", "both", setimage.Ref(digest=DIGEST5), display_dir="model")
+    assert set_.field == "services.both.image"
+    assert set_.notes == (f"services.both.image.tag stays sha-def5678 (the image is now pinned by tag and digest; the "
+                          "digest decides what runs)",)
+    assert [str(c) for c in set_.plan.changes] == [f"model/environments/dev.yaml:21: services.both.image.digest: {DIGEST4} → {DIGEST5}"]
+
+
+def test_several_refusals_are_all_reported(model: Path):
+    edit_text(model / "environments" / "staging.yaml", "{image: {tag: '1.0.5'}}",
+              "{image: {tag: '1.0.5', digest: " + DIGEST4 + "}}")
+    edit_text(model / "environments" / "staging.yaml", "  hello:\n    replicas: 2",
+              "  hello:\n    image: {digest: " + DIGEST5 + "}\n    replicas: 2")
+    result = promote(model.parent, "--from", "dev", "--to", "staging")
+    assert result.exit_code == 2
+    assert [l.split(": ", 2)[1] for l in stderr_lines(result)] == ["services.hello.image.digest", "services.single.image.digest"]
+
+
+def test_a_chart_repository_is_written_under_its_own_key(model: Path):
+    """repoURL is the chart's alias: written as such, not as the Python name repo_url."""
+    edit_text(model / "environments" / "dev.yaml", "    chart: {version: 88.6.0}     # 차트 버전",
+              "    chart: {version: 88.6.0, repoURL: https://charts.example.org/prometheus}")
+    result = promote(model.parent, "--from", "dev", "--to", "staging", "monitoring")
+    assert result.exit_code == 0, result.output
+    text = (model / "environments" / "staging.yaml").read_text(encoding="utf-8")
+    assert "      repoURL: https://charts.example.org/prometheus\n" in text and "repo_url" not in text
+    assert environments.load(model)["staging"].model.infra["monitoring"].chart.repo_url == "https://charts.example.org/prometheus"
+
+
+def test_an_overlay_that_replaces_a_mapping_above_the_field_takes_the_value(model: Path):
+    """`$patch: replace` over the image: the base does not reach staging's image, so staging's overlay is edited even
+    though it does not write the tag (and the base, which prod reads, stays)."""
+    edit_text(model / "environments" / "staging.yaml", "  hello:\n    replicas: 2",
+              "  hello:\n    image: {$patch: replace, repository: registry.example.org/hello, digest: " + DIGEST5 + "}\n    replicas: 2")
+    envs = environments.load(model)
+    assert envedit.place(envs, "staging", ("services", "hello", "image", "tag")) == envedit.OVERLAY
+    # dev pins hello's tag and staging replaced the image: the base now reaches prod alone
+    assert envedit.place(envs, "prod", ("services", "hello", "image", "tag")) == envedit.BASE
+    assert envedit.place(envs, "prod", ("services", "double", "image", "tag")) == envedit.OVERLAY  # staging inherits it
+    edit_text(model / "environments" / "staging.yaml", "  single: {image: {tag: '1.0.5'}}", "  single: {image: {tag: '1.0.5'}}\n  double: {image: {tag: '1.0.0'}}")
+    envs = environments.load(model)
+    assert envedit.place(envs, "prod", ("services", "double", "image", "tag")) == envedit.BASE
+    assert envedit.place(envs, "prod", ("services", "double", "replicas")) == envedit.OVERLAY  # staging does not write it
+
+
+def test_the_edited_copy_must_read_the_values_set(model: Path, monkeypatch: pytest.MonkeyPatch):
+    real = yamledit.set_value
+    monkeypatch.setattr(yamledit, "set_value", lambda text, loc, value: real(text, loc, value + "-x"))
+    before = files(model)
+    result = promote(model.parent, "--from", "dev", "--to", "staging", "hello")
+    assert stderr_lines(result) == ["values/services.yaml:9:53: services.hello.image.tag: cannot be edited in place: "
+                                    "staging would read '1.1.0-x', not '1.1.0'; set it by hand"], result.output
+    assert files(model) == before
+
+
+def test_the_edited_copy_must_change_nothing_else_in_the_target(model: Path, monkeypatch: pytest.MonkeyPatch):
+    real = yamledit.set_value
+    monkeypatch.setattr(yamledit, "set_value",
+                        lambda text, loc, value: real(real(text, loc, value).text, ("services", "hello", "path"), "/other"))
+    before = files(model)
+    result = promote(model.parent, "--from", "dev", "--to", "staging", "hello")
+    assert stderr_lines(result) == ["values/services.yaml:9:53: services.hello.image.tag: cannot be edited in place: the "
+                                    "edit would change more than these fields (a YAML anchor?); set it by hand"], result.output
+    assert files(model) == before
+
+
+def test_the_edited_copy_must_keep_the_environments(model: Path):
+    envs = environments.load(model)
+    base = model / "base.yaml"
+    text = base.read_text(encoding="utf-8")
+    after = text.replace("environments: [dev, staging, prod]", "environments: [staging, dev, prod]").encode()
+    with pytest.raises(InvalidModelError) as err:
+        envedit._verify(model, envs, "prod", (envedit.FileEdit(base, "values/base.yaml", text.encode(), after),),
+                        {("services", "hello", "image", "tag"): "1.0.0"}, "values")
+    assert [str(p) for p in err.value.problems] == ["values/base.yaml:1:1: environments: the edit would change the environments"]
+
+
+def test_another_environment_moved_is_named_at_the_value(model: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(envedit, "place", lambda envs, env, loc: envedit.BASE)
+    result = promote(model.parent, "--from", "dev", "--to", "prod", "hello")
+    assert stderr_lines(result) == ["values/services.yaml:9:53: services.hello.image.tag: cannot be edited in place: the "
+                                    "edit would change staging too; set it by hand"]
+
+
+def test_an_overlay_is_created_with_its_folder(model: Path):
+    """A model with environments but no overlay folder yet: set-image --env makes values/environments/dev.yaml."""
+    shutil.rmtree(model / "environments")
+    text = (model / "base.yaml").read_text(encoding="utf-8")
+    (model / "base.yaml").write_text(text.replace("environments: [dev, staging, prod]", "environments: [prod]"), encoding="utf-8")
+    result = CliRunner().invoke(set_image_command, ["hello", "1.2.0", "--env", "prod", "--root", str(model.parent), "--no-render"])
+    assert result.exit_code == 0, result.output
+    # prod is the only environment: the base changes it alone
+    assert not (model / "environments").exists()
+    assert "tag: 1.2.0}" in (model / "services.yaml").read_text(encoding="utf-8")
+
+
+def test_apply_writes_then_renders_and_puts_every_file_back_when_the_render_fails(model: Path, monkeypatch: pytest.MonkeyPatch):
+    root = model.parent
+    edit_text(model / "environments" / "staging.yaml", "  single: {image: {tag: '1.0.5'}}",
+              "  single: {image: {tag: '1.0.5'}}\n  double: {image: {tag: '1.0.0'}}")
+    envs = environments.load(model)
+    p = envedit.plan(model, envs, "prod", {("services", "hello", "image", "tag"): "1.1.0",
+                                           ("services", "double", "image", "tag"): "1.1.0"})
+    assert sorted(f.display for f in p.files) == ["values/environments/prod.yaml", "values/services.yaml"]
+    before = files(model)
+    opts = pipeline.Options(root=root, values=model, envs=("prod",))
+
+    def broken(opts, log=None):
+        raise RuntimeError("helm died")
+    monkeypatch.setattr(pipeline, "render_to_disk", broken)
+    with pytest.raises(RuntimeError, match="helm died"):
+        envedit.apply(opts, p)
+    assert files(model) == before and not (model / "environments" / "prod.yaml").exists()
+
+    def renders(opts, log=None):
+        (root / "rendered" / "prod").mkdir(parents=True, exist_ok=True)
+        (root / "rendered" / "prod" / "x.yaml").write_text("a: 1\n")
+    monkeypatch.setattr(pipeline, "render_to_disk", renders)
+    assert envedit.apply(opts, p) == ("rendered/prod/x.yaml",)
+    after = files(model)
+    assert after["environments/prod.yaml"] == p.files[[f.display for f in p.files].index("values/environments/prod.yaml")].after
+    assert oct((model / "environments" / "prod.yaml").stat().st_mode & 0o777) == "0o644"
+    # planned against files that changed since: nothing is written
+    with pytest.raises(InvalidModelError) as err:
+        envedit.apply(opts, p)
+    assert [str(e) for e in err.value.problems][0].endswith("changed on disk meanwhile; nothing was written, run it again")
+    assert files(model) == after
+
+
+def test_envs_json_lists_the_promotions_waiting(model: Path):
+    result = CliRunner().invoke(envs_command, ["--root", str(model.parent), "--format", "json"])
+    data = json.loads(result.stdout)
+    assert data["environments"] == ["dev", "staging", "prod"]
+    assert data["pending"] == [
+        {"from": "dev", "to": "staging", "components": ["postgresql", "monitoring", "hello", "single", "double", "both"]},
+        {"from": "staging", "to": "prod", "components": ["single"]}]
+    assert data["drift"][0] == {"component": "postgresql", "field": "image",
+                                "values": {"dev": "16.11-alpine", "staging": "16.10-alpine", "prod": "16.10-alpine"}}
+    assert release.pending({"prod": environments.load(model)["prod"]}) == []
+
+
+def test_drift_names_a_missing_leaf_and_a_missing_component(model: Path):
+    edit_text(model / "environments" / "staging.yaml", "  single: {image: {tag: '1.0.5'}}",
+              "  single: {image: {tag: '1.0.0', digest: " + DIGEST4 + "}}")
+    edit_text(model / "environments" / "staging.yaml", "  hello:\n", "  digest-flow: null\n  hello:\n")
+    lines = [str(d) for d in release.drift(environments.load(model))]
+    assert f"single image: dev (no digest), staging {DIGEST4}, prod (no digest)" in lines
+    # the same where deployed: named by its digest (it has no tag)
+    two = "sha256:" + "2" * 64
+    assert f"digest-flow image: dev {two}, staging (not deployed), prod {two}" in lines
+
+
+def test_unpromoted_dedupes_a_unit_skips_new_environments_and_names_exporters(model: Path):
+    base = environments.load(model)
+    assert CliRunner().invoke(set_image_command, ["both", f"sha-fff1111@{DIGEST5}", "--env", "dev", "--root",
+                                                  str(model.parent), "--no-render"]).exit_code == 0
+    edit_text(model / "environments" / "dev.yaml", "image: {tag: v0.18.0}", "image: {tag: v0.19.0}")
+    head = environments.load(model)
+    assert release.unpromoted(base, head) == [
+        "not promoted: postgresql exporter.image: dev v0.19.0, staging 16.10-alpine, prod 16.10-alpine; changed in dev, "
+        "not in staging: make promote FROM=dev TO=staging COMPONENT=postgresql",
+        f"not promoted: both image: dev tag=sha-fff1111 digest={DIGEST5}, staging tag=sha-abc1234 digest=sha256:{'3' * 64}, "
+        f"prod tag=sha-abc1234 digest=sha256:{'3' * 64}; changed in dev, not in staging: make promote FROM=dev TO=staging "
+        "COMPONENT=both"]
+    # an environment the base did not have: nothing of it counts as changed
+    assert release.unpromoted({e: l for e, l in base.items() if e != "dev"}, head) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -496,3 +497,74 @@ def test_image_bump_defaults_to_the_first_environment(fake_tools: Path) -> None:
     assert outputs == {"environment": "dev", "branch": "image-bump/dev/hello-1.2.0"}
     proc, outputs = run_step(script, fake_tools, COMPONENT="hello", TAG="sha256:" + "a" * 64, ENVIRONMENT="staging")
     assert outputs == {"environment": "staging", "branch": "image-bump/staging/hello-sha256-" + "a" * 64}
+
+
+# --- the PR comment script, run by Node as actions/github-script would (its github, context and core mocked) -----
+
+HARNESS = r"""
+const fs = require("fs");
+const [script, state] = [fs.readFileSync(process.argv[2], "utf8"), JSON.parse(fs.readFileSync(process.argv[3], "utf8"))];
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+const log = [];
+let next = 1000;
+const github = {
+  paginate: async () => state.comments,
+  rest: { issues: {
+    listComments: "listComments",
+    updateComment: async ({ comment_id, body }) => { log.push(["update", comment_id, body]); },
+    createComment: async ({ body }) => { log.push(["create", next, body]); return { data: { html_url: `c${next++}` } }; },
+    deleteComment: async ({ comment_id }) => { log.push(["delete", comment_id]); },
+  } },
+};
+const context = { repo: { owner: "o", repo: "r" }, payload: { pull_request: { number: 7 } } };
+const core = { info() {}, warning(m) { log.push(["warning", m]); } };
+(async () => {
+  await new AsyncFunction("github", "context", "core", "process", script)(github, context, core, { env: state.env });
+  console.log(JSON.stringify(log));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+SEP = "\n<!-- eco2-gitops-diff: next part -->\n"
+
+
+def run_comment_script(tmp_path: Path, markdown: str, comments: list[dict], status: str = "ok") -> list[list]:
+    if not shutil.which("node"):
+        pytest.skip("node is needed to run the comment script")
+    script = load("pr-diff.yml")["jobs"]["comment"]["steps"][0]["with"]["script"]
+    (tmp_path / "script.js").write_text(script)
+    (tmp_path / "harness.js").write_text(HARNESS)
+    (tmp_path / "state.json").write_text(json.dumps({"comments": comments, "env": {
+        "DIFF_STATUS": status, "DIFF_MARKDOWN": markdown, "RUN_URL": "https://run"}}))
+    proc = subprocess.run(["node", str(tmp_path / "harness.js"), str(tmp_path / "script.js"), str(tmp_path / "state.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def bot(id_: int, body: str) -> dict:
+    return {"id": id_, "user": {"login": "github-actions[bot]"}, "body": body, "html_url": f"u{id_}"}
+
+
+def test_the_comment_script_posts_one_comment_per_part(tmp_path: Path) -> None:
+    log = run_comment_script(tmp_path, SEP.join(["one", "two", "three"]), [], status="dangerous")
+    assert [(op, body.splitlines()[0]) for op, _, body in log] == [
+        ("create", "<!-- eco2-gitops-diff -->"), ("create", "<!-- eco2-gitops-diff part 2 -->"),
+        ("create", "<!-- eco2-gitops-diff part 3 -->")]
+    assert "[!CAUTION]" in log[0][2] and "[!CAUTION]" not in log[1][2] + log[2][2]
+    assert [body.splitlines()[-1] for _, _, body in log] == ["one", "two", "three"]
+
+
+def test_the_comment_script_updates_in_place_and_deletes_parts_no_longer_needed(tmp_path: Path) -> None:
+    human = {"id": 5, "user": {"login": "alice"}, "body": "<!-- eco2-gitops-diff part 2 --> quoting the bot", "html_url": "h"}
+    old = [bot(1, "<!-- eco2-gitops-diff -->\nold one"), human, bot(2, "<!-- eco2-gitops-diff part 2 -->\nold two"),
+           bot(3, "<!-- eco2-gitops-diff part 3 -->\nold three"), bot(4, "an unrelated bot comment")]
+    log = run_comment_script(tmp_path, "only one now", old)
+    assert log == [["update", 1, "<!-- eco2-gitops-diff -->\nonly one now\n"], ["delete", 2], ["delete", 3]]
+    log = run_comment_script(tmp_path, SEP.join(["a", "b"]), old[:1])
+    assert [(op, i) for op, i, _ in log] == [("update", 1), ("create", 1000)]
+    assert log[1][2] == "<!-- eco2-gitops-diff part 2 -->\nb\n"
+
+
+def test_the_comment_script_keeps_a_part_under_the_comment_limit(tmp_path: Path) -> None:
+    log = run_comment_script(tmp_path, "x" * 70000, [])
+    assert len(log) == 1 and len(log[0][2]) <= 65000 and "truncated: the whole diff is in the [job summary]" in log[0][2]

@@ -82,3 +82,20 @@ def test_flow_inserts_stay_on_the_line():
 def test_what_cannot_be_spliced_says_how_it_is_written(text, loc, message):
     with pytest.raises(yamledit.Unsupported, match=message.replace("|", r"\|")):
         yamledit.set_value(text, loc, "v")
+
+
+def test_a_value_is_quoted_where_its_context_needs_it():
+    """`a, b` is plain in a block mapping but a flow mapping would split it at the comma."""
+    assert yamledit.set_value("a: {b: 1}\n", ("a", "c"), "x, y").text == 'a: {b: 1, c: "x, y"}\n'
+    assert yamledit.set_value("a:\n  b: 1\n", ("a", "c"), "x, y").text == "a:\n  b: 1\n  c: x, y\n"
+    assert yamledit.set_value("a: {}\n", ("a", "c", "d"), "x, y").text == 'a: {c: {d: "x, y"}}\n'
+    assert yamledit.set_value("a:\n  b: v1\n", ("a", "b"), "x, y").text == "a:\n  b: x, y\n"
+    assert yamledit.set_value("a: {b: v1}\n", ("a", "b"), "x, y").text == 'a: {b: "x, y"}\n'
+
+
+def test_a_document_without_a_final_line_break_gets_one_before_new_keys():
+    edited = yamledit.set_value("# only a comment", ("a", "b"), "v")
+    assert edited.text == "# only a comment\na:\n  b: v\n" and edited.line == 3
+    # in a mapping the new key goes right after the last entry's line; the comment below it stays last
+    edited = yamledit.set_value("x: 1\r\n# c", ("a",), "v")
+    assert edited.text == "x: 1\r\na: v\r\n# c" and edited.line == 2
