@@ -414,7 +414,7 @@ def test_the_model_directory_is_named_as_given(model: Path):
     assert promo.plan.env == "staging" and [f.display for f in promo.plan.files] == ["model/environments/staging.yaml"]
     set_ = release.plan_set_image(model, "dev", "both", setimage.Ref(digest=DIGEST5), display_dir="model")
     assert set_.field == "services.both.image"
-    assert set_.notes == (f"services.both.image.tag stays sha-def5678 (the image is now pinned by tag and digest; the "
+    assert set_.notes == ("services.both.image.tag stays sha-def5678 (the image is now pinned by tag and digest; the "
                           "digest decides what runs)",)
     assert [str(c) for c in set_.plan.changes] == [f"model/environments/dev.yaml:21: services.both.image.digest: {DIGEST4} → {DIGEST5}"]
 
