@@ -149,6 +149,9 @@ def build(n: int, source: Path) -> dict[str, dict]:
     if not isinstance(surge, int):
         raise SystemExit(f"delivery.rolling.maxSurge {surge!r}: synth packs with an integer surge only")
     cluster = docs["cluster.yaml"]
+    # One environment, prod's shape: the overlays (dev, staging) are written for Eco²'s own services and nodes.
+    cluster.pop("environments", None)
+    cluster["cluster"]["environment"] = "prod"
     old_api = {name for name, node in cluster["nodes"].items() if node["tier"] == "api"}
     nodes = {name: node for name, node in cluster["nodes"].items() if name not in old_api}
     reserve_cpu, reserve_mem = _reserve(cluster["cluster"])
@@ -222,7 +225,7 @@ def write(n: int, dest: Path, source: Path = REPO / "values") -> Path:
     values = dest / "values"
     if values.exists():
         shutil.rmtree(values)
-    shutil.copytree(source, values)
+    shutil.copytree(source, values, ignore=shutil.ignore_patterns("environments"))
     note = f"# Synthetic model from bench/synth.py with {n} API services; do not edit.\n"
     for name, doc in build(n, source).items():
         (values / name).write_text(dump(doc, note), encoding="utf-8")

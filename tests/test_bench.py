@@ -36,3 +36,14 @@ def test_the_diff_bench_bumps_whatever_tag_waste_has(tmp_path: Path):
 def test_a_tree_without_waste_says_so(tmp_path: Path):
     with pytest.raises(SystemExit, match="render first"):
         diff_bench.current_tag(tmp_path, "waste")
+
+
+def test_the_synthetic_model_loads_as_one_environment(tmp_path: Path):
+    """bench/synth.py against the model as it is now (it broke once the model had environments)."""
+    import synth
+
+    from generator import environments
+
+    values = synth.write(12, tmp_path)
+    envs = environments.load(values)
+    assert list(envs) == ["prod"] and len(envs["prod"].model.services) == 12
