@@ -13,9 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from pydantic import BaseModel
+
 from . import resolve
 from .errors import Finding, format_loc
-from .model import Model, Node, Taint, Toleration
+from .model import Model, Node, Resources, Taint, Toleration
 from .objects import Obj
 from .quantity import cpu_millis, format_bytes, kubernetes_quantity, memory_bytes
 
@@ -35,6 +37,8 @@ class PodLoad:
     source: str  # the rendered file of the object (Obj.source)
     index: int  # its document index in that file (Obj.index)
     steady: int | None = None  # pods at rest (replicas, no surge, HPA growth or canary); None: same as pods
+    cpu_from: tuple[tuple, ...] = ()  # the model's requests fields whose sum is `cpu` (none when they do not add up)
+    memory_from: tuple[tuple, ...] = ()
 
     @property
     def steady_pods(self) -> int:
@@ -393,8 +397,43 @@ def loads(objs: list[Obj], model: Model) -> list[PodLoad]:
         pods, steady, why = peak(obj, hpas)
         if pods <= 0:
             continue
-        out.append(PodLoad(obj.app, obj.shown, node, pods, cpu, memory, why, loc, obj.source, obj.index, steady))
+        cpu_from, memory_from = requested_by(comp, cpu, memory)
+        out.append(PodLoad(obj.app, obj.shown, node, pods, cpu, memory, why, loc, obj.source, obj.index, steady,
+                           cpu_from, memory_from))
     return out
+
+
+def _resource_fields(spec: Any, loc: tuple) -> list[tuple[tuple, Resources]]:
+    """Every `resources` of a component's model object, nested ones too (beat, exporter, the monitoring parts)."""
+    out: list[tuple[tuple, Resources]] = []
+    if not isinstance(spec, BaseModel):
+        return out
+    for name, info in type(spec).model_fields.items():
+        value, key = getattr(spec, name), info.alias or name
+        if isinstance(value, Resources):
+            out.append((loc + (key,), value))
+        elif isinstance(value, BaseModel):
+            out += _resource_fields(value, loc + (key,))
+    return out
+
+
+def requested_by(comp: resolve.Component | None, cpu: int, memory: int) -> tuple[tuple[tuple, ...], tuple[tuple, ...]]:
+    """The model fields a pod's requests come from: one `resources` of its component, or two (a main container and
+    its exporter), whose requests add up to exactly what the pod requests; () where none do (a chart's own pods)."""
+    if comp is None:
+        return (), ()
+    fields = _resource_fields(comp.spec, comp.loc)
+
+    def match(amount: int, dim: str, parse) -> tuple[tuple, ...]:
+        if not amount:
+            return ()
+        single = [loc for loc, r in fields if parse(getattr(r.requests, dim)) == amount]
+        if len(single) == 1:
+            return (single[0] + ("requests", dim),)
+        pairs = [(a, b) for i, (a, ra) in enumerate(fields) for b, rb in fields[i + 1:]
+                 if parse(getattr(ra.requests, dim)) + parse(getattr(rb.requests, dim)) == amount]
+        return (pairs[0][0] + ("requests", dim), pairs[0][1] + ("requests", dim)) if len(pairs) == 1 and not single else ()
+    return match(cpu, "cpu", cpu_millis), match(memory, "memory", memory_bytes)
 
 
 def reserve(model: Model, name: str) -> tuple[int, int]:
@@ -426,16 +465,18 @@ def table(objs: list[Obj], model: Model) -> list[dict[str, Any]]:
     return rows
 
 
-def contribution(load: PodLoad) -> str:
-    """`<what> <pods>×<cpu>m/<memory> (<why>; placed by <model field>)`."""
+def contribution(load: PodLoad, requested: tuple[tuple, ...] = ()) -> str:
+    """`<what> <pods>×<cpu>m/<memory> (<why>; placed by <model field>; requests from <model fields>)`."""
     placed = f"; placed by {format_loc(load.loc)}" if load.loc else ""
+    if requested:
+        placed += f"; requests from {' + '.join(format_loc(r) for r in requested)}"
     memory = format_bytes(load.memory) if load.memory else "0"
     return f"{load.what} {load.pods}×{load.cpu}m/{memory} ({load.why}{placed})"
 
 
-def _parts(ls: list[PodLoad], per_pod) -> str:
+def _parts(ls: list[PodLoad], per_pod, requested) -> str:
     shown = sorted((l for l in ls if per_pod(l) and l.pods), key=lambda l: (-l.pods * per_pod(l), l.what))
-    return "; ".join(contribution(l) for l in shown)
+    return "; ".join(contribution(l, requested(l)) for l in shown)
 
 
 def findings(objs: list[Obj], model: Model) -> list[Finding]:
@@ -448,10 +489,10 @@ def findings(objs: list[Obj], model: Model) -> list[Finding]:
             out.append(Finding(("nodes", name, "cpu"),
                                f"peak CPU requests {row['cpu_peak']}m of the rendered pods exceed the "
                                f"{row['cpu_allocatable']}m left after the system reserve of {r.cpu}: "
-                               f"{_parts(ls, lambda l: l.cpu)}"))
+                               f"{_parts(ls, lambda l: l.cpu, lambda l: l.cpu_from)}"))
         if row["memory_peak"] > row["memory_allocatable"]:
             out.append(Finding(("nodes", name, "memory"),
                                f"peak memory requests {format_bytes(row['memory_peak'])} of the rendered pods exceed "
                                f"the {format_bytes(row['memory_allocatable'])} left after the system reserve of "
-                               f"{r.memory}: {_parts(ls, lambda l: l.memory)}"))
+                               f"{r.memory}: {_parts(ls, lambda l: l.memory, lambda l: l.memory_from)}"))
     return out

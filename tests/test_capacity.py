@@ -503,3 +503,23 @@ def test_a_grafana_sidecar_that_pushes_the_monitoring_node_over(helm, model, tmp
     assert "placed by infra.monitoring.placement.node" in message
     grafana = _one(capacity.loads(objs, model), "Deployment monitoring/monitoring-grafana")
     assert grafana.cpu >= 100 + 2 * 2000
+
+
+def test_a_contribution_names_the_model_fields_its_requests_come_from(model):
+    """Named only where the model's requests add up to exactly what the rendered pod requests: auth's own
+    resources (100m), PostgreSQL's main container plus its exporter (500m + 50m), and nothing for a pod whose
+    requests no field (or pair of fields) of its component gives."""
+    auth = _workload("Deployment", _pod(_c("100m", "128Mi"), **AUTH), name="auth", replicas=18, app="auth", **RECREATE)
+    other = _workload("Deployment", _pod(_c("70m", "64Mi"), **AUTH), name="extra", replicas=1, app="auth", **RECREATE)
+    [finding] = [f for f in capacity.findings([auth, other], model) if f.loc == ("nodes", "k8s-api-auth", "cpu")]
+    assert ("Deployment api/auth 18×100m/128Mi (replicas 18, Recreate (no surge); placed by services.auth.placement.node; "
+            "requests from services.auth.resources.requests.cpu)") in finding.message
+    assert "Deployment api/extra 1×70m/64Mi (replicas 1, Recreate (no surge); placed by services.auth.placement.node)" \
+        in finding.message
+    pg = capacity.requested_by(resolve.by_name(model)["postgresql"], 550, 1024 * 2**20 + 64 * 2**20)
+    assert pg == ((("infra", "postgresql", "resources", "requests", "cpu"),
+                   ("infra", "postgresql", "exporter", "resources", "requests", "cpu")),
+                  (("infra", "postgresql", "resources", "requests", "memory"),
+                   ("infra", "postgresql", "exporter", "resources", "requests", "memory")))
+    assert capacity.requested_by(resolve.by_name(model)["postgresql"], 551, 0) == ((), ())
+    assert capacity.requested_by(None, 100, 1) == ((), ())
