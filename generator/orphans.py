@@ -53,7 +53,7 @@ def find(objs: list[Obj], model: Model) -> list[Finding]:
     for obj in objs:
         if obj.kind in ("Secret", "ExternalSecret", "SealedSecret"):
             continue
-        for secret in _secret_refs(obj.doc.get("spec")) if obj.kind != "Pod" else _secret_refs(obj.doc):
+        for secret in _secret_refs(obj.doc.get("spec")):  # a pod's, a workload's template, a custom resource's
             used.setdefault(secret, set()).add(obj.namespace)
     for name, secret in model.secrets.items():
         where = used.get(name, set())

@@ -12,7 +12,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 # What the generator owns in a repository: these directories entirely, plus the listed files.
 MANAGED_DIRS = ("rendered", "argocd", "schema")
@@ -32,10 +32,12 @@ class Tree:
         if path.split("/", 1)[0] not in MANAGED_DIRS:
             self.managed_files.add(path)
 
-    def write(self, root: Path, unless_in: Path | None = None) -> None:
+    def write(self, root: Path, unless_in: Path | None = None, only: Iterable[str] | None = None) -> None:
         """Write the files under root; with unless_in, only those whose bytes differ from that tree's copy (the
-        staging directory of a render holds what changes, and the swap moves only that)."""
-        for rel, data in sorted(self.files.items()):
+        staging directory of a render holds what changes, and the swap moves only that); with only, just those
+        paths (what a later stage added)."""
+        for rel in sorted(self.files if only is None else only):
+            data = self.files[rel]
             if unless_in is not None and same_on_disk(unless_in / rel, data):
                 continue
             path = root / rel

@@ -221,6 +221,7 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
         raise HelmError("output that changes on every render (Argo CD would report OutOfSync forever): turn the "
                         "generation off in the model, or let the Application ignore exactly these fields:\n  "
                         + "\n  ".join(unexplained))
+    added = []
     for inv in invocations:
         out = result.outputs[inv.app]
         chart = inv.shown_chart if inv.chart.suffix == ".tgz" else inv.chart.relative_to(staged).as_posix()
@@ -228,13 +229,10 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
         notes = [f"Not applied by Argo CD, so left out: {d}" for d in out.dropped]
         for path, docs, what in ((layout.manifest_file(file_of[inv.app]), out.resources, notes),
                                  (layout.crds_file(file_of[inv.app]), out.crds, [])):
-            if not docs:
-                continue
-            text = render.yaml_file(sources, docs, what)
-            tree.add(path, text)
-            if not output.same_on_disk(opts.root / path, tree.files[path]):
-                (staged / path).parent.mkdir(parents=True, exist_ok=True)
-                (staged / path).write_bytes(tree.files[path])
+            if docs:
+                tree.add(path, render.yaml_file(sources, docs, what))
+                added.append(path)
+    tree.write(staged, unless_in=opts.root, only=added)
     objects = sum(len(o.docs) for o in result.outputs.values())
     log(f"hydrated {layout.environment}: {len(invocations)} apps ({objects} objects; {result.rendered} rendered, {result.cached} unchanged) "
         f"with {helm.describe()}")
@@ -247,9 +245,7 @@ def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, stage
     path = Layout(env).overview_file
     objs = overview.env_objects(tree.files, env)
     tree.add(path, overview.page(objs, loaded.model, f"{_display(opts.values, opts.root)}/ (environment {env})"))
-    if not output.same_on_disk(opts.root / path, tree.files[path]):
-        (staged / path).parent.mkdir(parents=True, exist_ok=True)
-        (staged / path).write_bytes(tree.files[path])
+    tree.write(staged, unless_in=opts.root, only=[path])
     for finding in orphans.find(objs, loaded.model):
         log(f"warning: {loaded.source.problem(finding)} (in {env})")
 

@@ -1076,24 +1076,31 @@ HAND_APPLIED = ("root.yaml", "argocd-cm.yaml")  # the bootstrap Argo CD does not
 
 
 def _hand_applies(base: Snapshot, head: Snapshot) -> list[str]:
-    """`apply by hand: kubectl apply -n argocd -f argocd/prod/root.yaml` for each changed file of the bootstrap
-    that no Application syncs: the root Application itself, and argocd-cm (shared by the environments)."""
-    out = []
-    for path in sorted(set(base.files) | set(head.files)):
-        parts = path.split("/")
-        if parts[0] != "argocd" or parts[-1] not in HAND_APPLIED or len(parts) > 3:
-            continue
-        data = head.files.get(path)
-        if data == base.files.get(path):
-            continue
-        if data is None:
-            out.append(f"apply by hand: {path} is gone: delete it from the cluster yourself once that is meant "
-                       "(Argo CD does not sync it)")
-            continue
-        docs = yamlio.load_all(data.decode("utf-8")) or [{}]
-        namespace = ((docs[0] or {}).get("metadata") or {}).get("namespace") or "argocd"
-        out.append(f"apply by hand: kubectl apply -n {namespace} -f {path} (Argo CD does not sync it)")
-    return out
+    """`apply by hand: kubectl apply -n argocd -f argocd/prod/root.yaml` for each object of the bootstrap that no
+    Application syncs (the root Applications, and argocd-cm, which the environments of one Argo CD share) and that
+    the change adds or alters. By object, not by file: one moved to another path as it was, or written the same by
+    several environments, needs nothing."""
+    def objects(snap: Snapshot) -> dict[tuple[str, str, str], tuple[str, Any]]:
+        out: dict[tuple[str, str, str], tuple[str, Any]] = {}
+        for path in sorted(snap.files):
+            parts = path.split("/")
+            if parts[0] != "argocd" or parts[-1] not in HAND_APPLIED or len(parts) > 3:
+                continue
+            for doc in yamlio.load_all(snap.files[path].decode("utf-8")):
+                meta = (doc or {}).get("metadata") or {}
+                key = (str((doc or {}).get("kind", "")), str(meta.get("namespace") or "argocd"), str(meta.get("name", "")))
+                out.setdefault(key, (path, doc))
+        return out
+    old, new = objects(base), objects(head)
+    lines = []
+    for key, (path, doc) in sorted(new.items(), key=lambda item: item[1][0]):
+        if key not in old or old[key][1] != doc:
+            lines.append(f"apply by hand: kubectl apply -n {key[1]} -f {path} (Argo CD does not sync it)")
+    for key, (path, _) in sorted(old.items(), key=lambda item: item[1][0]):
+        if key not in new:
+            lines.append(f"apply by hand: {key[0]} {key[1]}/{key[2]} ({path}) is no longer rendered: it stays in the "
+                         "cluster until deleted by hand (Argo CD does not sync it)")
+    return lines
 
 
 def _environments_removed(base: Snapshot, head: Snapshot) -> list[Danger]:

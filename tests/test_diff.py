@@ -819,25 +819,35 @@ def test_a_change_to_every_app_of_every_environment_posts_in_parts_under_the_lim
         assert f"<details><summary>{env + '/' if env else ''}{app} (" in whole, (env, app)
 
 
-def test_the_diff_names_the_bootstrap_files_to_apply_by_hand() -> None:
-    """The root Application and argocd-cm are applied by hand; the AppProjects are synced by the root Application."""
+def test_the_diff_names_the_bootstrap_objects_to_apply_by_hand() -> None:
+    """The root Applications and argocd-cm are applied by hand (the AppProjects are synced by the root): each one the
+    change adds or alters is named with its command, one no longer rendered is said to stay, and one that only moved
+    to another file, or that several environments write the same, needs nothing."""
     def app(name: str, ns: str = "argocd", **spec) -> bytes:
         return yamlio.dump({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
                             "metadata": {"name": name, "namespace": ns}, "spec": spec}).encode()
-    old = semdiff.Snapshot("a", {"argocd/prod/root.yaml": app("root", project="a"),
+    cm = yamlio.dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+                      "data": {"k": "1"}}).encode()
+    old = semdiff.Snapshot("a", {"argocd/root.yaml": app("root", project="a"),
                                  "argocd/dev/root.yaml": app("dev-root", "argo", project="a"),
-                                 "argocd/prod/argocd-cm.yaml": yamlio.dump({"apiVersion": "v1", "kind": "ConfigMap",
-                                     "metadata": {"name": "argocd-cm", "namespace": "argocd"}, "data": {"k": "1"}}).encode(),
+                                 "argocd/qa/root.yaml": app("qa-root", project="a"),
+                                 "argocd/argocd-cm.yaml": cm,
                                  "argocd/prod/projects/apis.yaml": app("apis", project="a")})
-    new = semdiff.Snapshot("b", {"argocd/prod/root.yaml": app("root", project="b"),
-                                 "argocd/dev/root.yaml": app("dev-root", "argo", project="b"),
-                                 "argocd/prod/projects/apis.yaml": app("apis", project="b")})
+    new = semdiff.Snapshot("b", {"argocd/prod/root.yaml": app("root", project="a"),  # moved, the same
+                                 "argocd/dev/root.yaml": app("dev-root", "argo", project="b"),  # changed
+                                 "argocd/staging/root.yaml": app("staging-root", project="a"),  # new
+                                 "argocd/dev/argocd-cm.yaml": cm, "argocd/prod/argocd-cm.yaml": cm,  # moved, shared
+                                 "argocd/prod/projects/apis.yaml": app("apis", project="b")})  # synced by the root
     report = semdiff.compare(old, new)
     assert [l for l in report.summary if l.startswith("apply by hand")] == [
         "apply by hand: kubectl apply -n argo -f argocd/dev/root.yaml (Argo CD does not sync it)",
-        "apply by hand: argocd/prod/argocd-cm.yaml is gone: delete it from the cluster yourself once that is meant "
-        "(Argo CD does not sync it)",
-        "apply by hand: kubectl apply -n argocd -f argocd/prod/root.yaml (Argo CD does not sync it)"]
+        "apply by hand: kubectl apply -n argocd -f argocd/staging/root.yaml (Argo CD does not sync it)",
+        "apply by hand: Application argocd/qa-root (argocd/qa/root.yaml) is no longer rendered: it stays in the cluster "
+        "until deleted by hand (Argo CD does not sync it)"]
+    changed_cm = semdiff.Snapshot("c", {**new.files, "argocd/prod/argocd-cm.yaml": cm.replace(b"'1'", b"'2'"),
+                                        "argocd/dev/argocd-cm.yaml": cm.replace(b"'1'", b"'2'")})
+    assert [l for l in semdiff.compare(new, changed_cm).summary if l.startswith("apply by hand")] == [
+        "apply by hand: kubectl apply -n argocd -f argocd/dev/argocd-cm.yaml (Argo CD does not sync it)"]
     assert not [l for l in semdiff.compare(old, old).summary if l.startswith("apply by hand")]
 
 

@@ -495,8 +495,10 @@ def test_another_environment_moved_is_named_at_the_value(model: Path, monkeypatc
                                     "edit would change staging too; set it by hand"]
 
 
-def test_an_overlay_is_created_with_its_folder(model: Path):
-    """A model with environments but no overlay folder yet: set-image --env makes values/environments/dev.yaml."""
+def test_the_only_environment_is_edited_in_the_base(model: Path):
+    """One environment and no overlay folder: no other environment reads the base, so the base is edited and no
+    overlay is made (an overlay folder made from nothing cannot arise: two environments without overlays would share
+    one API server and one name prefix, which the model refuses)."""
     shutil.rmtree(model / "environments")
     text = (model / "base.yaml").read_text(encoding="utf-8")
     (model / "base.yaml").write_text(text.replace("environments: [dev, staging, prod]", "environments: [prod]"), encoding="utf-8")
