@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from . import labels, resolve
 from .helmvalues import local_chart
-from .model import IN_CLUSTER, ApiService, CanaryPolicy, Model
+from .plan import Plan
+from .model import IN_CLUSTER, ApiService, Model
 from .resolve import Component
 ARGO_API = "argoproj.io/v1alpha1"
 
@@ -25,81 +25,6 @@ if obj.status ~= nil and obj.status.health ~= nil then
 end
 return hs
 """
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where things live in the repository, as Argo CD sees it (paths relative to the repo root)."""
-
-    environment: str
-
-    @property
-    def apps_dir(self) -> str:
-        return f"rendered/{self.environment}/apps"
-
-    def values_file(self, app: str) -> str:
-        return f"rendered/{self.environment}/values/{app}.yaml"
-
-    def app_file(self, app: str) -> str:
-        return f"{self.apps_dir}/{app}.yaml"
-
-    def manifest_file(self, app: str) -> str:
-        return f"rendered/{self.environment}/manifests/{app}.yaml"
-
-    def crds_file(self, app: str) -> str:
-        """An app's CustomResourceDefinitions, apart: megabytes of schema that would bury its other objects."""
-        return f"rendered/{self.environment}/crds/{app}.yaml"
-
-    @staticmethod
-    def chart_dir(chart: str) -> str:
-        return f"charts/{chart}"
-
-    @property
-    def overview_file(self) -> str:
-        """The environment's topology and capacity page (overview.py), written after hydration."""
-        return f"rendered/{self.environment}/README.md"
-
-    @property
-    def nodes_file(self) -> str:
-        return f"rendered/{self.environment}/nodes.yaml"
-
-    # The bootstrap of the environment, applied by hand (argocd/README.md).
-    @property
-    def bootstrap_dir(self) -> str:
-        return f"argocd/{self.environment}"
-
-    @property
-    def root_file(self) -> str:
-        return f"{self.bootstrap_dir}/root.yaml"
-
-    @property
-    def argocd_cm_file(self) -> str:
-        return f"{self.bootstrap_dir}/argocd-cm.yaml"
-
-    @property
-    def projects_dir(self) -> str:
-        return f"{self.bootstrap_dir}/projects"
-
-    def project_file(self, project: str) -> str:
-        return f"{self.projects_dir}/{project}.yaml"
-
-    def owns(self, path: str) -> bool:
-        """Whether a generated file belongs to this environment (the rest, READMEs and schemas, to all)."""
-        return path.startswith((f"rendered/{self.environment}/", f"{self.bootstrap_dir}/"))
-
-
-def waves(model: Model) -> dict[str, int]:
-    """Sync wave of each component: 0 without dependencies, else one more than its latest dependency."""
-    comps = resolve.by_name(model)
-    deps = {name: [d for d, _ in resolve.dependencies(model, c) if d in comps] for name, c in comps.items()}
-    memo: dict[str, int] = {}
-
-    def wave(name: str) -> int:
-        if name not in memo:
-            memo[name] = 1 + max((wave(d) for d in deps[name]), default=-1)
-        return memo[name]
-
-    return {name: wave(name) for name in comps}
 
 
 def argo_name(model: Model, name: str) -> str:
@@ -150,12 +75,12 @@ def _generated(comp: Component) -> list[dict[str, Any]]:
     return []
 
 
-def ignore_differences(model: Model, comp: Component) -> list[dict[str, Any]]:
+def ignore_differences(plan: Plan, comp: Component) -> list[dict[str, Any]]:
     """Fields other controllers own at run time; without these Argo CD would flap OutOfSync or fight them."""
     if comp.kind != resolve.API:
         return _generated(comp)
     svc: ApiService = comp.spec  # type: ignore[assignment]
-    canary = isinstance(resolve.delivery(model, svc), CanaryPolicy)
+    canary = plan.canary(comp)
     out = []
     if svc.hpa is not None:  # the HPA owns replicas
         kind = ("argoproj.io", "Rollout") if canary else ("apps", "Deployment")
@@ -173,14 +98,14 @@ def ignore_differences(model: Model, comp: Component) -> list[dict[str, Any]]:
     return out
 
 
-def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
+def application(plan: Plan, comp: Component) -> dict[str, Any]:
+    model, layout = plan.model, plan.layout
     c = model.cluster
-    layout = Layout(c.environment)
     chart = local_chart(comp)
-    annotations = {labels.SYNC_WAVE: str(wave)}
+    annotations = {labels.SYNC_WAVE: str(plan.waves[comp.name])}
     options: list[str] = []
     # Pinned, so Argo CD renders exactly what rendered/ shows whatever the cluster reports about itself.
-    pinned = {"kubeVersion": c.kubernetes_version, "apiVersions": resolve.api_versions(model)}
+    pinned = {"kubeVersion": c.kubernetes_version, "apiVersions": list(plan.api_versions)}
     if chart is not None:
         source: dict[str, Any] = {
             "repoURL": c.repo_url,
@@ -200,7 +125,7 @@ def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
             {"repoURL": c.repo_url, "targetRevision": c.target_revision, "ref": "values"},
         ]}
         options.append("ServerSideApply=true")  # the upstream CRDs exceed the client-side apply annotation limit
-    ignored = ignore_differences(model, comp)
+    ignored = ignore_differences(plan, comp)
     if ignored:
         options.append("RespectIgnoreDifferences=true")
     spec: dict[str, Any] = {
@@ -223,15 +148,15 @@ def application(model: Model, comp: Component, wave: int) -> dict[str, Any]:
     }
 
 
-def applications(model: Model) -> dict[str, dict[str, Any]]:
-    w = waves(model)
-    return {c.name: application(model, c, w[c.name]) for c in resolve.components(model)}
+def applications(plan: Plan) -> dict[str, dict[str, Any]]:
+    return {c.name: application(plan, c) for c in plan.components}
 
 
 # ---------------------------------------------------------------- bootstrap (argocd/)
 
 
-def root_application(model: Model) -> dict[str, Any]:
+def root_application(plan: Plan) -> dict[str, Any]:
+    model = plan.model
     c = model.cluster
     return {
         "apiVersion": ARGO_API,
@@ -244,7 +169,7 @@ def root_application(model: Model) -> dict[str, Any]:
             # Application, and argocd-cm.yaml (shared by every environment of one Argo CD), are applied by hand.
             "sources": [{"repoURL": c.repo_url, "targetRevision": c.target_revision, "path": path,
                          "directory": {"recurse": False}}
-                        for path in (Layout(c.environment).projects_dir, Layout(c.environment).apps_dir)],
+                        for path in (plan.layout.projects_dir, plan.layout.apps_dir)],
             "destination": {"server": IN_CLUSTER, "namespace": model.argocd.namespace},
             "syncPolicy": _sync_policy(model),
             "revisionHistoryLimit": model.argocd.revision_history_limit,
@@ -268,9 +193,10 @@ def _group_kind(entry: str) -> dict[str, str]:
 PROJECT_WAVE = "-1"  # AppProjects sync before every component Application (waves 0 and up)
 
 
-def projects(model: Model) -> dict[str, dict[str, Any]]:
+def projects(plan: Plan) -> dict[str, dict[str, Any]]:
+    model = plan.model
     out: dict[str, dict[str, Any]] = {}
-    comps = resolve.components(model)
+    comps = plan.components
     for name, project in model.argocd.projects.items():
         if name == model.argocd.root_project:
             spec = {
@@ -285,7 +211,7 @@ def projects(model: Model) -> dict[str, dict[str, Any]]:
             members = [c for c in comps if c.project == name]
             namespaces: set[str] = set()
             for comp in members:
-                namespaces |= resolve.namespaces(model, comp)
+                namespaces |= plan.namespaces[comp.name]
             spec = {
                 "description": project.description,
                 "sourceRepos": _repos(model, members) if members else [model.cluster.repo_url],

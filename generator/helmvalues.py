@@ -21,6 +21,7 @@ from .model import (
 )
 from .model import Storage as ModelStorage
 from .quantity import memory_bytes
+from .plan import Plan
 from .resolve import Component
 
 
@@ -63,9 +64,9 @@ def _monitoring(model: Model) -> Monitoring | None:
     return None
 
 
-def prometheus_url(model: Model) -> str:
+def prometheus_url(plan: Plan) -> str:
     """kube-prometheus-stack names its Prometheus Service <fullname>-prometheus; fullname is pinned to the release."""
-    stack = resolve.of_kind(model, resolve.KUBE_PROMETHEUS_STACK)[0]
+    stack = plan.monitoring
     return f"http://{wiring.host(f'{stack.name}-prometheus', stack.namespace)}:9090"
 
 
@@ -77,12 +78,13 @@ def _for(model: Model) -> str:
 # ---------------------------------------------------------------- api
 
 
-def api_values(model: Model, comp: Component) -> ApiValues:
+def api_values(plan: Plan, comp: Component) -> ApiValues:
+    model = plan.model
     svc: ApiService = comp.spec  # type: ignore[assignment]
     d = model.service_defaults
     port = svc.port or d.port
     probes = svc.probes or d.probes
-    policy = resolve.delivery(model, svc)
+    policy = plan.delivery[comp.name]
     mon = _monitoring(model)
     ing = model.platform.ingress
     canary = isinstance(policy, CanaryPolicy)
@@ -99,14 +101,14 @@ def api_values(model: Model, comp: Component) -> ApiValues:
     ingress_rules = [PolicyRule(why="clients through the ALB (NodePort, source NAT by kube-proxy)", peers=[], ports=[PolicyPort(port=port)])]
     return ApiValues(
         **_common(model, "api", svc, NetworkPolicyValues(
-            ingress=ingress_rules if svc.path else wiring.scrape_rule(model, port),
-            egress=wiring.egress_rules(model, svc),
+            ingress=ingress_rules if svc.path else wiring.scrape_rule(plan, port),
+            egress=wiring.egress_rules(plan, svc),
         )),
         replicas=svc.replicas,
         port=port,
         metrics_path=d.metrics_path,
         probes=ProbesValues(liveness=probe(probes.liveness, port), readiness=probe(probes.readiness, port)),
-        env=wiring.env_list(wiring.connection_env(model, svc), dict(svc.env)),
+        env=wiring.env_list(wiring.connection_env(plan, svc), dict(svc.env)),
         secret_env=secret_env(svc),
         service=ServiceValues(
             type="NodePort" if svc.path and ing.target_type == "instance" else "ClusterIP",
@@ -141,7 +143,7 @@ def api_values(model: Model, comp: Component) -> ApiValues:
                 success_threshold=policy.analysis.success_threshold,
                 failure_limit=policy.analysis.failure_limit,
                 window=policy.analysis.window,
-                prometheus_address=prometheus_url(model),
+                prometheus_address=prometheus_url(plan),
             ) if policy.analysis else None,
         ) if canary else None,
         alerts=ApiAlerts(
@@ -155,14 +157,15 @@ def api_values(model: Model, comp: Component) -> ApiValues:
 # ---------------------------------------------------------------- worker
 
 
-def worker_values(model: Model, comp: Component) -> WorkerValues:
+def worker_values(plan: Plan, comp: Component) -> WorkerValues:
+    model = plan.model
     w: Worker = comp.spec  # type: ignore[assignment]
     mon = _monitoring(model)
     wal_dir = w.wal.path.rsplit("/", 1)[0]
     own_env = {"WAL_PATH": w.wal.path, "WAL_SYNC_INTERVAL_SECONDS": str(duration_seconds(w.wal.sync_interval))}
     return WorkerValues(
         **_common(model, "worker", w, NetworkPolicyValues(
-            ingress=wiring.scrape_rule(model, w.metrics_port), egress=wiring.egress_rules(model, w))),
+            ingress=wiring.scrape_rule(plan, w.metrics_port), egress=wiring.egress_rules(plan, w))),
         replicas=w.replicas,
         celery=CeleryValues(app=w.app, queues=list(w.queues), pool=w.pool, concurrency=w.concurrency),
         wal=WalValues(path=w.wal.path, mount_path=wal_dir, storage=storage(w.wal.storage),
@@ -170,7 +173,7 @@ def worker_values(model: Model, comp: Component) -> WorkerValues:
         beat=BeatValues(enabled=w.beat is not None, resources=w.beat.resources if w.beat else None),
         metrics_port=w.metrics_port,
         probes=ProbesValues(liveness=probe(w.probes.liveness, w.metrics_port), readiness=probe(w.probes.readiness, w.metrics_port)),
-        env=wiring.env_list(wiring.connection_env(model, w), own_env, dict(w.env)),
+        env=wiring.env_list(wiring.connection_env(plan, w), own_env, dict(w.env)),
         secret_env=secret_env(w),
         termination_grace_period_seconds=w.termination_grace_period_seconds,
         pdb_max_unavailable=1,
@@ -194,11 +197,12 @@ def _common(model: Model, component_label: str, spec, network_policy: NetworkPol
     )
 
 
-def _infra_common(model: Model, comp: Component, component_label: str) -> dict[str, Any]:
+def _infra_common(plan: Plan, comp: Component, component_label: str) -> dict[str, Any]:
+    model = plan.model
     infra = comp.spec
     return dict(
         **_common(model, component_label, infra, NetworkPolicyValues(
-            ingress=wiring.client_ingress(model, comp.name), egress=wiring.dns_only_egress())),
+            ingress=wiring.client_ingress(plan, comp.name), egress=wiring.dns_only_egress())),
         storage=storage(infra.storage),
         credentials_secret=infra.credentials_secret,
     )
@@ -230,7 +234,8 @@ def rabbitmq_definitions(model: Model) -> RabbitDefinitions:
     return RabbitDefinitions(vhosts=[{"name": "/"}], exchanges=exchanges, queues=queues, bindings=bindings)
 
 
-def rabbitmq_values(model: Model, comp: Component) -> RabbitMQValues:
+def rabbitmq_values(plan: Plan, comp: Component) -> RabbitMQValues:
+    model = plan.model
     r: RabbitMQ = comp.spec  # type: ignore[assignment]
     mon = _monitoring(model)
     default_threshold = mon.thresholds.queue_ready if mon else 1000
@@ -239,7 +244,7 @@ def rabbitmq_values(model: Model, comp: Component) -> RabbitMQValues:
         for name, q in model.messaging.queues.items():
             queue_alerts.append(QueueAlert(queue=name, ready_above=q.alert_above or default_threshold))
     return RabbitMQValues(
-        **_infra_common(model, comp, "message-queue"),
+        **_infra_common(plan, comp, "message-queue"),
         amqp_port=r.amqp_port,
         management_port=r.management_port,
         metrics_port=r.metrics_port,
@@ -253,11 +258,13 @@ def _exporter(e) -> Exporter:
     return Exporter(image=image(e.image), resources=e.resources, port=e.port)
 
 
-def postgresql_values(model: Model, comp: Component) -> PostgreSQLValues:
+def postgresql_values(plan: Plan, comp: Component) -> PostgreSQLValues:
+    model = plan.model
     p: PostgreSQL = comp.spec  # type: ignore[assignment]
-    databases = sorted({wl.database for _, _, wl in resolve.workloads(model) if wl.database and comp.name in wl.depends_on})
+    clients = [model.services.get(c) or model.workers[c] for c in plan.clients.get(comp.name, ())]
+    databases = sorted({wl.database for wl in clients if wl.database})
     return PostgreSQLValues(
-        **_infra_common(model, comp, "database"),
+        **_infra_common(plan, comp, "database"),
         port=p.port,
         databases=databases,
         exporter=_exporter(p.exporter),
@@ -265,10 +272,11 @@ def postgresql_values(model: Model, comp: Component) -> PostgreSQLValues:
     )
 
 
-def redis_values(model: Model, comp: Component) -> RedisValues:
+def redis_values(plan: Plan, comp: Component) -> RedisValues:
+    model = plan.model
     r: Redis = comp.spec  # type: ignore[assignment]
     return RedisValues(
-        **_infra_common(model, comp, "cache"),
+        **_infra_common(plan, comp, "cache"),
         port=r.port,
         maxmemory_bytes=memory_bytes(r.maxmemory),
         maxmemory_policy=r.maxmemory_policy,
@@ -278,7 +286,8 @@ def redis_values(model: Model, comp: Component) -> RedisValues:
     )
 
 
-def platform_values(model: Model, comp: Component) -> PlatformValues:
+def platform_values(plan: Plan, comp: Component) -> PlatformValues:
+    model = plan.model
     return PlatformValues(
         part_of=model.cluster.name,
         namespaces=[NamespaceValues(name=n, pod_security=ns.pod_security, default_deny=ns.default_deny)
@@ -302,8 +311,9 @@ def _pvc(s: ModelStorage) -> dict[str, Any]:
                      "resources": {"requests": {"storage": s.size}}}}
 
 
-def monitoring_values(model: Model, comp: Component) -> dict[str, Any]:
+def monitoring_values(plan: Plan, comp: Component) -> dict[str, Any]:
     """kube-prometheus-stack 88.5.3 values (paths as documented in ../shared/upstream-facts.md)."""
+    model = plan.model
     m: Monitoring = comp.spec  # type: ignore[assignment]
     at = _k8s_placement(model, m.placement)
     t = m.thresholds
@@ -385,8 +395,9 @@ def _controller(model: Model, ctl) -> dict[str, Any]:
     return {**_k8s_placement(model, ctl.placement), "resources": _resources(ctl.resources)}
 
 
-def aws_load_balancer_controller_values(model: Model, comp: Component) -> dict[str, Any]:
+def aws_load_balancer_controller_values(plan: Plan, comp: Component) -> dict[str, Any]:
     """aws-load-balancer-controller chart 3.5.0 values: the IngressClass and IngressClassParams of platform.ingress."""
+    model = plan.model
     ctl: AwsLoadBalancerController = comp.spec  # type: ignore[assignment]
     ing = model.platform.ingress
     return {
@@ -407,8 +418,9 @@ def aws_load_balancer_controller_values(model: Model, comp: Component) -> dict[s
     }
 
 
-def aws_ebs_csi_driver_values(model: Model, comp: Component) -> dict[str, Any]:
+def aws_ebs_csi_driver_values(plan: Plan, comp: Component) -> dict[str, Any]:
     """aws-ebs-csi-driver chart 2.64.0 values: the controller on its node, the node plugin everywhere, the classes."""
+    model = plan.model
     ctl: AwsEbsCsiDriver = comp.spec  # type: ignore[assignment]
     res = _resources(ctl.resources)
     classes = []
@@ -433,8 +445,9 @@ def aws_ebs_csi_driver_values(model: Model, comp: Component) -> dict[str, Any]:
     }
 
 
-def metrics_server_values(model: Model, comp: Component) -> dict[str, Any]:
+def metrics_server_values(plan: Plan, comp: Component) -> dict[str, Any]:
     """metrics-server chart 3.13.1 values; the server makes its own serving certificate (tls.type metrics-server)."""
+    model = plan.model
     ctl: MetricsServer = comp.spec  # type: ignore[assignment]
     return {
         "replicas": ctl.replicas,
@@ -444,8 +457,9 @@ def metrics_server_values(model: Model, comp: Component) -> dict[str, Any]:
     }
 
 
-def argo_rollouts_values(model: Model, comp: Component) -> dict[str, Any]:
+def argo_rollouts_values(plan: Plan, comp: Component) -> dict[str, Any]:
     """argo-rollouts chart 2.41.0 values."""
+    model = plan.model
     ctl: ArgoRollouts = comp.spec  # type: ignore[assignment]
     return {
         "installCRDs": True,
@@ -483,10 +497,11 @@ def local_chart(comp: Component) -> str | None:
     return entry[0] if entry else None
 
 
-def values(model: Model, comp: Component) -> dict[str, Any]:
+def values(plan: Plan, comp: Component) -> dict[str, Any]:
+    """The Helm values of one component: a pure function of the plan and the component."""
     if comp.kind in _LOCAL:
-        return _LOCAL[comp.kind][1](model, comp).model_dump(by_alias=True, exclude_none=True)
-    return _UPSTREAM[comp.kind](model, comp)
+        return _LOCAL[comp.kind][1](plan, comp).model_dump(by_alias=True, exclude_none=True)
+    return _UPSTREAM[comp.kind](plan, comp)
 
 
 

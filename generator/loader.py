@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Iterator, Union, get_args, get_origin
@@ -477,6 +478,13 @@ def _read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], 
 class Loaded:
     model: Model
     source: Source
+
+    @cached_property
+    def plan(self) -> "plan.Plan":
+        """The facts derived from the model, computed on first use (a model that failed its checks never gets here)."""
+        from . import plan
+
+        return plan.build(self.model)
 
 
 def load(values_dir: Path, display_dir: str = "values", run_checks: bool = True, env: str | None = None) -> Loaded:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterator
 
 import yaml
 
-from . import yamlio
+from . import layout, yamlio
 
-_RENDERED = re.compile(r"^rendered/(?P<env>[^/]+)/(?P<dir>apps|manifests|crds|values)/(?P<app>[^/]+)\.ya?ml$")
 # Built-in kinds without a namespace (CRDs say their own scope).
 CLUSTER_SCOPED = {
     "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "CSIDriver", "CSINode",
@@ -215,8 +213,7 @@ class Index:
 
 def app_of(path: str) -> tuple[str | None, str | None, str | None]:
     """(environment, directory, app) for rendered/<env>/<dir>/<app>.yaml, else Nones."""
-    m = _RENDERED.match(path)
-    return (m["env"], m["dir"], m["app"]) if m else (None, None, None)
+    return layout.place(path)
 
 
 def collect(files: dict[str, bytes]) -> tuple[list[Obj], list[tuple[str, str]]]:
@@ -228,7 +225,7 @@ def collect(files: dict[str, bytes]) -> tuple[list[Obj], list[tuple[str, str]]]:
     parsed: dict[str, list[Any]] = {}
     errors = []
     for path, data in sorted(files.items()):
-        if not path.endswith((".yaml", ".yml")) or not path.startswith(("rendered/", "argocd/")):
+        if not layout.seen_by_cluster(path):
             continue
         env, directory, app = app_of(path)
         try:

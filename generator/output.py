@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-# What the generator owns in a repository: these directories entirely, plus the listed files.
-MANAGED_DIRS = ("rendered", "argocd", "schema")
+from .layout import CHART_SCHEMA, MANAGED_DIRS  # what the generator owns in a repository: these directories, plus listed files
 
 
 @dataclass
@@ -66,9 +65,10 @@ def _on_disk(root: Path, managed_files: set[str]) -> dict[str, bytes]:
     return found
 
 
-def read_generated(root: Path) -> dict[str, bytes]:
-    """What is on disk in the managed directories."""
-    return _on_disk(root, set())
+def read_generated(root: Path, chart_schemas: bool = False) -> dict[str, bytes]:
+    """What is on disk in the managed directories (and the charts' generated values schemas)."""
+    listed = {p.relative_to(root).as_posix() for p in root.glob(CHART_SCHEMA.format(chart="*"))} if chart_schemas else set()
+    return _on_disk(root, listed)
 
 
 def drift(root: Path, tree: Tree) -> list[str]:

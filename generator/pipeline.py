@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import charts, environments, resolve, hydrate, memo, orphans, output, overview, policy, render, validation, yamlio
+from . import charts, environments, hydrate, layout as layouts, memo, orphans, output, overview, policy, render, validation, yamlio
 from .errors import UsageError, ValidationFailed, format_loc
-from .applications import Layout
+from .layout import Layout
 from .helm import HelmError, cache_dir as helm_cache_dir, find_helm
 
 Log = Callable[[str], None]
@@ -185,11 +185,11 @@ def _unchanged_from(root: Path, inv: hydrate.Invocation) -> hydrate.Invocation:
 
 
 def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
-    model = loaded.model
-    layout = Layout(model.cluster.environment)
+    plan = loaded.plan
+    layout = plan.layout
     # By Application name (what helm and the hydration cache know), each with its component (its files' name).
     by_name = {}
-    for comp in resolve.components(model):
+    for comp in plan.components:
         app = yamlio.load_all(tree.files[layout.app_file(comp.name)].decode())[0]
         by_name[app["metadata"]["name"]] = (comp.name, app)
     apps = {name: app for name, (_, app) in by_name.items()}
@@ -242,18 +242,15 @@ def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, stage
     """From the hydrated objects: rendered/<env>/README.md (the capacity table needs every pod), and the orphans
     (what the model declares and nothing rendered uses) as warnings."""
     env = loaded.model.cluster.environment
-    path = Layout(env).overview_file
+    path = loaded.plan.layout.overview_file
     objs = overview.env_objects(tree.files, env)
-    tree.add(path, overview.page(objs, loaded.model, f"{_display(opts.values, opts.root)}/ (environment {env})"))
+    tree.add(path, overview.page(objs, loaded.plan, f"{_display(opts.values, opts.root)}/ (environment {env})"))
     tree.write(staged, unless_in=opts.root, only=[path])
     for finding in orphans.find(objs, loaded.model):
         log(f"warning: {loaded.source.problem(finding)} (in {env})")
 
 
-def environment_files(files: dict[str, bytes], env: str) -> dict[str, bytes]:
-    """What one environment's validation sees: its own tree and bootstrap, and the files common to all."""
-    layout = Layout(env)
-    return {p: b for p, b in files.items() if layout.owns(p) or not p.startswith(("rendered/", "argocd/"))}
+environment_files = layouts.environment_files
 
 
 def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
@@ -304,7 +301,7 @@ def capacity_on_disk(opts: Options) -> dict[str, list[str]]:
     out = {}
     for env, loaded in envs.items():  # load() refused an environment the model does not have
         layout = Layout(env)
-        if not any(p.startswith(f"rendered/{env}/manifests/") for p in files):
+        if not any(layout.in_manifests(p) for p in files):
             raise UsageError(f"{layout.manifest_file('*')} not found: run `make render` first (the table counts the "
                              "hydrated pods)")
         out[env] = overview.text_table(overview.env_objects(files, env), loaded.model)

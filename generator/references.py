@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-from . import labels, resolve
+from . import labels, layout, resolve
 from .model import Model
 from .capacity import fits
 from .objects import OPERATOR_PODS, Index, Obj, containers
@@ -369,7 +369,7 @@ def applications(ctx: Context) -> Iterator[Finding]:
                     yield app, "ref.app-source", f"{where}.helm.valueFiles[{f}]", f"value file {vf!r} does not exist", ()
         project = projects.get(spec.get("project"))
         if project is None:
-            yield app, "ref.app-project", "spec.project", f"AppProject {spec.get('project')!r} is not rendered in argocd/projects", ()
+            yield app, "ref.app-project", "spec.project", f"AppProject {spec.get('project')!r} is not rendered in {layout.BOOTSTRAP}/<env>/projects", ()
             continue
         pspec = project.doc.get("spec") or {}
         dest = spec.get("destination") or {}
@@ -379,7 +379,7 @@ def applications(ctx: Context) -> Iterator[Finding]:
         allowed = {d.get("namespace") for d in pspec.get("destinations") or []}
         if "*" not in allowed:
             for obj in ctx.index.by_app.get(app.app, []):
-                if obj.source.startswith("rendered/") and "/apps/" not in obj.source \
+                if layout.place(obj.source).dir in ("manifests", "crds") \
                         and obj.namespace and obj.namespace not in allowed:
                     yield (obj, "ref.app-project", "metadata.namespace", f"namespace {obj.namespace!r} is not a "
                            f"destination of project {project.name!r}: Argo CD refuses to sync it", ("namespace",))
@@ -468,7 +468,7 @@ def capabilities(ctx: Context) -> Iterator[Finding]:
                    f"in an earlier wave", suffix)
 
     for obj in ctx.index.objs:
-        if obj.app is None and not obj.source.startswith("rendered/"):
+        if obj.app is None and not obj.source.startswith(f"{layout.RENDERED}/"):
             continue  # the bootstrap in argocd/ is applied by hand
         for where, claim, suffix in _claims(obj):
             name = claim.get("storageClassName")

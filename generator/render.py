@@ -8,7 +8,7 @@ from typing import Any
 import jinja2
 
 from . import applications, helmvalues, jsonschemas, labels, resolve, yamlio
-from .applications import Layout
+from .layout import BOOTSTRAP_README, CHART_SCHEMA, ROOT_README, Layout
 from .chartvalues import CHARTS
 from .loader import Loaded
 from .output import Tree
@@ -54,31 +54,29 @@ def _node_objects(loaded: Loaded) -> list[dict[str, Any]]:
 
 def _environment(loaded: Loaded, tree: Tree) -> tuple[dict[str, Any], dict[str, Any]]:
     """One environment's files into the tree; what the READMEs say of it."""
-    model = loaded.model
-    env = model.cluster.environment
-    layout = Layout(env)
-    apps = applications.applications(model)
-    waves = applications.waves(model)
+    plan = loaded.plan
+    model, layout, env = plan.model, plan.layout, plan.environment
     rows = []
-    for comp in resolve.components(model):
+    for comp in plan.components:
         where = _where(loaded, comp.loc)
-        tree.add(layout.values_file(comp.name), yaml_file([where], [helmvalues.values(model, comp)]))
-        tree.add(layout.app_file(comp.name), yaml_file([where, _where(loaded, ("argocd",))], [apps[comp.name]]))
-        deps = [d for d, _ in resolve.dependencies(model, comp)]
-        rows.append({"wave": waves[comp.name], "name": comp.name, "kind": comp.kind, "project": comp.project,
+        tree.add(layout.values_file(comp.name), yaml_file([where], [helmvalues.values(plan, comp)]))
+        tree.add(layout.app_file(comp.name), yaml_file([where, _where(loaded, ("argocd",))],
+                                                       [applications.application(plan, comp)]))
+        deps = [d for d, _ in plan.dependencies[comp.name]]
+        rows.append({"wave": plan.waves[comp.name], "name": comp.name, "kind": comp.kind, "project": comp.project,
                      "namespace": comp.namespace or "(several)", "deps": ", ".join(deps) or "none"})
     tree.add(layout.nodes_file, yaml_file([_where(loaded, ("nodes",))], _node_objects(loaded)))
 
     argo_src = _where(loaded, ("argocd",))
-    tree.add(layout.root_file, yaml_file([argo_src, _where(loaded, ("cluster",))], [applications.root_application(model)]))
-    projects = applications.projects(model)
+    tree.add(layout.root_file, yaml_file([argo_src, _where(loaded, ("cluster",))], [applications.root_application(plan)]))
+    projects = applications.projects(plan)
     for name, project in projects.items():
         tree.add(layout.project_file(name), yaml_file([argo_src, "the components of each project"], [project]))
     tree.add(layout.argocd_cm_file, yaml_file([argo_src], [applications.argocd_cm(model)]))
     root_app = applications.argo_name(model, model.argocd.root_app)
     rendered = {"name": env, "root_app": root_app, "server": model.cluster.server,
                 "components": sorted(rows, key=lambda r: (r["wave"], r["name"])),
-                "upstream": [c.name for c in resolve.components(model) if c.upstream]}
+                "upstream": [c.name for c in plan.components if c.upstream]}
     bootstrap = {
         "name": env, "dir": layout.bootstrap_dir, "namespace": model.argocd.namespace, "apps_dir": layout.apps_dir,
         "revision": model.cluster.target_revision, "repo": model.cluster.repo_url, "server": model.cluster.server,
@@ -97,14 +95,14 @@ def build(envs: dict[str, Loaded], charts_dir: Path) -> Tree:
     tree = Tree()
     described = [_environment(loaded, tree) for loaded in envs.values()]
     upstream = sorted({name for rendered, _ in described for name in rendered["upstream"]})
-    tree.add("rendered/README.md", _TEMPLATES.get_template("rendered-README.md.j2").render(
+    tree.add(ROOT_README, _TEMPLATES.get_template("rendered-README.md.j2").render(
         environments=[r for r, _ in described], upstream=upstream or ["none"]))
-    tree.add("argocd/README.md", _TEMPLATES.get_template("argocd-README.md.j2").render(
+    tree.add(BOOTSTRAP_README, _TEMPLATES.get_template("argocd-README.md.j2").render(
         environments=[b for _, b in described], health_key=labels.ARGOCD_CM_HEALTH_APPLICATION))
 
     tree.add("schema/values.schema.json", jsonschemas.to_json(jsonschemas.values_schema()))
     tree.add("schema/overlay.schema.json", jsonschemas.to_json(jsonschemas.overlay_schema()))
     for chart in CHARTS:
         if (charts_dir / chart / "Chart.yaml").is_file():
-            tree.add(f"charts/{chart}/values.schema.json", jsonschemas.to_json(jsonschemas.chart_schema(chart)))
+            tree.add(CHART_SCHEMA.format(chart=chart), jsonschemas.to_json(jsonschemas.chart_schema(chart)))
     return tree

@@ -366,14 +366,7 @@ def write(p: Plan) -> None:
 
 
 def _generated(root: Path) -> dict[str, bytes]:
-    files = {}
-    for top in output.MANAGED_DIRS:
-        for path in sorted((root / top).rglob("*")):  # nothing when the folder is missing
-            if path.is_file():
-                files[path.relative_to(root).as_posix()] = path.read_bytes()
-    for path in sorted(root.glob("charts/*/values.schema.json")):
-        files[path.relative_to(root).as_posix()] = path.read_bytes()
-    return files
+    return output.read_generated(root, chart_schemas=True)
 
 
 def display_dir(values_dir: Path, root: Path) -> str:

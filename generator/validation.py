@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from . import capacity, memo, policy, references, resolve, yamlio
+from . import capacity, memo, policy, references, yamlio
 from .crds import resolve_crd_dir
 from .kubeschema import Validator
 from .loader import Loaded
@@ -51,7 +51,7 @@ class Report:
 def _model_field(loaded: Loaded | None, app: str | None, suffix: tuple) -> str:
     if loaded is None or app is None:
         return ""
-    comp = resolve.by_name(loaded.model).get(app)
+    comp = loaded.plan.by_name.get(app)
     if comp is None:
         return ""
     spec_fields = set(type(comp.spec).model_fields) if comp.spec is not None else set()

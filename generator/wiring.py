@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import labels, resolve
+from . import labels
 from .chartvalues import EnvVar, IpBlock, MatchLabels, Peer, PolicyPort, PolicyRule
 from .model import Model, PostgreSQL, RabbitMQ, Redis
+from .plan import Plan
 
 DNS_PORTS = [PolicyPort(port=53, protocol="UDP"), PolicyPort(port=53, protocol="TCP")]
 
@@ -37,8 +38,9 @@ def endpoint(model: Model, name: str) -> Endpoint | None:
     return None
 
 
-def connection_env(model: Model, workload) -> dict[str, str]:
+def connection_env(plan: Plan, workload) -> dict[str, str]:
     """Host/port/database settings for each declared infra dependency."""
+    model = plan.model
     env: dict[str, str] = {}
     for dep in workload.depends_on:
         infra = model.infra.get(dep)
@@ -82,19 +84,15 @@ def _ports(*ports: int) -> list[PolicyPort]:
     return [PolicyPort(port=p) for p in sorted(set(ports))]
 
 
-def _monitoring_namespace(model: Model) -> str | None:
-    stacks = resolve.of_kind(model, resolve.KUBE_PROMETHEUS_STACK)
-    return stacks[0].namespace if stacks else None
-
-
-def scrape_rule(model: Model, *ports: int) -> list[PolicyRule]:
-    ns = _monitoring_namespace(model)
+def scrape_rule(plan: Plan, *ports: int) -> list[PolicyRule]:
+    ns = plan.monitoring.namespace if plan.monitoring else None
     if ns is None:
         return []
     return [PolicyRule(why="Prometheus scrapes metrics", peers=[_pods(ns, pod_labels=labels.PROMETHEUS_POD)], ports=_ports(*ports))]
 
 
-def egress_rules(model: Model, workload) -> list[PolicyRule]:
+def egress_rules(plan: Plan, workload) -> list[PolicyRule]:
+    model = plan.model
     rules = [PolicyRule(why="cluster DNS", peers=[_pods("kube-system", pod_labels=labels.KUBE_DNS)], ports=DNS_PORTS)]
     for dep in sorted(workload.depends_on):
         ep = endpoint(model, dep)
@@ -113,13 +111,13 @@ def dns_only_egress() -> list[PolicyRule]:
     return [PolicyRule(why="cluster DNS", peers=[_pods("kube-system", pod_labels=labels.KUBE_DNS)], ports=DNS_PORTS)]
 
 
-def client_ingress(model: Model, name: str) -> list[PolicyRule]:
+def client_ingress(plan: Plan, name: str) -> list[PolicyRule]:
     """Who may connect to an infra component: exactly the workloads that declare a dependency on it."""
-    ep = endpoint(model, name)
+    ep = endpoint(plan.model, name)
     if ep is None:
         return []
     rules = []
-    for client, _, wl in sorted(resolve.workloads(model), key=lambda t: t[0]):
-        if name in wl.depends_on:
-            rules.append(PolicyRule(why=f"{client} uses {name}", peers=[_pods(wl.namespace, client)], ports=_ports(*ep.ports)))
-    return rules + scrape_rule(model, *ep.metrics_ports)
+    for client in plan.clients.get(name, ()):
+        wl = plan.model.services.get(client) or plan.model.workers[client]
+        rules.append(PolicyRule(why=f"{client} uses {name}", peers=[_pods(wl.namespace, client)], ports=_ports(*ep.ports)))
+    return rules + scrape_rule(plan, *ep.metrics_ports)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import credentials, helmvalues, resolve, yamlio
+from generator import credentials, helmvalues, yamlio
 from generator.helm import find_helm
 from generator.loader import load
 
@@ -62,12 +62,13 @@ def helm():
 
 def write_chart_values(out: Path, *charts: str):
     """The Eco² model, and (component, values file) for each component one of `charts` renders."""
-    model = load(VALUES).model
+    plan = load(VALUES).plan
+    model = plan.model
     written = []
-    for comp in resolve.components(model):
+    for comp in plan.components:
         if helmvalues.local_chart(comp) in charts:
             path = out / f"{comp.name}.yaml"
-            path.write_text(yamlio.dump(helmvalues.values(model, comp)))
+            path.write_text(yamlio.dump(helmvalues.values(plan, comp)))
             written.append((comp, path))
     return model, written
 

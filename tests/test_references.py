@@ -661,7 +661,7 @@ def test_an_application_belongs_to_a_rendered_project_that_allows_its_destinatio
     check = references.applications
     app = application(source=chart_source())
     assert run(check, app, project("platform"), repo=repo) == [
-        ("Application argocd/auth", "ref.app-project", "spec.project", "AppProject 'apis' is not rendered in argocd/projects", ())]
+        ("Application argocd/auth", "ref.app-project", "spec.project", "AppProject 'apis' is not rendered in argocd/<env>/projects", ())]
     assert run(check, application(namespace="data", source=chart_source()), project(), repo=repo) == [
         ("Application argocd/auth", "ref.app-project", "spec.destination",
          "namespace 'data' is not a destination of project 'apis'", ("namespace",))]
