@@ -262,6 +262,12 @@ def differences(first: Output, second: Output) -> list[tuple[tuple[str, str, str
     return out
 
 
+def digests(invocations: list[Invocation], repo: Path, helm: Helm) -> dict[str, str]:
+    """App -> the content hash of everything its helm output depends on (each chart read once)."""
+    charts: dict[Path, str] = {}
+    return {inv.app: _digest(inv, repo, helm, charts) for inv in invocations}
+
+
 @dataclass
 class Result:
     outputs: dict[str, Output]
@@ -278,8 +284,7 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
     (as JSON: parsing megabytes of YAML again on every run would cost seconds) and the fields that differed.
     """
     cache.mkdir(parents=True, exist_ok=True)
-    charts: dict[Path, str] = {}
-    keys = {inv.app: _digest(inv, repo, helm, charts) for inv in invocations}
+    keys = digests(invocations, repo, helm)
 
     def entry(inv: Invocation) -> Path:
         return cache / f"{keys[inv.app]}.json"

@@ -22,14 +22,16 @@ from typing import Any, Callable
 
 @cache
 def salt() -> str:
-    """Changes with this package's code and the versions of the libraries that shape stored results."""
+    """Changes with this package's code (templates included) and the versions of the libraries that shape stored
+    results."""
     from importlib.metadata import version
 
     import yaml
 
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    here = Path(__file__).parent
+    for path in sorted(p for p in here.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes())  # code and templates
     libraries = [version(d) for d in ("PyYAML", "jsonschema", "kubernetes-validate")]
     h.update(f"{libraries} {getattr(yaml, '__with_libyaml__', False)}".encode())
     return h.hexdigest()[:16]
@@ -60,34 +62,74 @@ class Memo:
         digest = hashlib.sha256(stage.encode() + b"\0" + key).hexdigest()
         return self.dir / stage / digest[:2] / f"{digest}.json"
 
-    def get(self, stage: str, key: bytes, compute: Callable[[], Any]) -> Any:
-        """The stored result for (stage, key), or compute() stored. Results must survive a JSON round trip
-        unchanged (str keys, no tuples); compute() may signal that one does not by raising Unstorable."""
-        path = self._path(stage, key)
+    def lookup(self, stage: str, key: bytes) -> Any:
+        """The stored result for (stage, key), or None."""
         try:
-            with open(path, "rb") as f:
+            with open(self._path(stage, key), "rb") as f:
                 value = json.loads(f.read())
             self.hits += 1
             return value
         except (OSError, ValueError):
-            pass
-        self.misses += 1
-        try:
-            value = compute()
-        except Unstorable as exc:
-            return exc.value
+            return None
+
+    def store(self, stage: str, key: bytes, value: Any) -> None:
+        """Keep value for (stage, key); a full disk or a value JSON cannot hold only costs time later."""
+        path = self._path(stage, key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(value, f, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
             os.replace(tmp, path)
-        except (OSError, ValueError, TypeError):  # a full disk or a value JSON cannot hold: only time is lost
+        except (OSError, ValueError, TypeError):
             try:
                 os.unlink(tmp)
             except (OSError, UnboundLocalError):
                 pass
+
+    def get(self, stage: str, key: bytes, compute: Callable[[], Any]) -> Any:
+        """The stored result for (stage, key), or compute() stored. Results must survive a JSON round trip
+        unchanged (str keys, no tuples); compute() may signal that one does not by raising Unstorable."""
+        value = self.lookup(stage, key)
+        if value is not None:
+            return value
+        self.misses += 1
+        try:
+            value = compute()
+        except Unstorable as exc:
+            return exc.value
+        self.store(stage, key, value)
         return value
+
+
+def digest(*parts: bytes | str) -> bytes:
+    """A fixed-size key for a stage's inputs: each part length-prefixed, so no two part lists collide."""
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big") + data)
+    return h.digest()
+
+
+def digest_files(files: dict[str, bytes]) -> bytes:
+    """The key of a set of files: their paths and contents."""
+    return digest(*(x for path in sorted(files) for x in (path, hashlib.sha256(files[path]).digest())))
+
+
+def stage(name: str, key: bytes, compute: Callable[[], Any], encode: Callable[[Any], Any],
+          decode: Callable[[Any], Any]) -> Any:
+    """A whole stage of the run, keyed by everything it reads (the caller names it all in key): the stored result
+    when those inputs were seen before, else compute(). Without an active memo, compute() alone."""
+    m = _active
+    if m is None:
+        return compute()
+    stored = m.lookup(f"stage-{name}", key)
+    if stored is not None:
+        return decode(stored)
+    m.misses += 1
+    value = compute()
+    m.store(f"stage-{name}", key, encode(value))
+    return value
 
 
 class Unstorable(Exception):

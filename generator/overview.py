@@ -121,12 +121,16 @@ def page(objs: list[Obj], plan: Plan, source: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def env_objects(files: dict[str, bytes], env: str) -> list[Obj]:
-    """The objects capacity counts: an environment's Applications (destination namespaces) and manifests; not its
+def env_files(files: dict[str, bytes], env: str) -> dict[str, bytes]:
+    """The files capacity reads: an environment's Applications (destination namespaces) and manifests; not its
     CustomResourceDefinitions (4.3 MB of schema that runs no pod), values or bootstrap."""
     layout = Layout(env)
-    return collect({p: b for p, b in files.items()
-                    if p.startswith((layout.apps_dir + "/", layout.manifests_dir + "/"))})[0]
+    return {p: b for p, b in files.items() if p.startswith((layout.apps_dir + "/", layout.manifests_dir + "/"))}
+
+
+def env_objects(files: dict[str, bytes], env: str) -> list[Obj]:
+    """The objects of env_files."""
+    return collect(env_files(files, env))[0]
 
 
 def headroom_changes(old_files: dict[str, bytes], new_files: dict[str, bytes], old_envs: dict[str, Loaded],

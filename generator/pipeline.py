@@ -91,6 +91,39 @@ def _refuse_replacing(opts: Options, envs: list[str]) -> None:
             f"(README, Environments). To replace the tree on purpose, delete rendered/ first.")
 
 
+def _files_under(directory: Path) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the stages of one run read besides the tree they are given, as keys of the memo's stages: a stage whose
+    key was seen before gives its stored result (the memo's salt covers the generator and its libraries)."""
+
+    models: dict[str, bytes]  # environment -> the base files and its overlay (paths and bytes), and the directory's name
+    everything: bytes  # every file of the values directory (what the READMEs over all environments read)
+    charts: bytes  # the charts/ directory as staged: which files exist (validation checks the paths it refers to)
+    crds: bytes  # the CRD schemas validation reads
+
+    @classmethod
+    def of(cls, opts: Options, staged: Path, envs: list[str]) -> "Inputs":
+        from .crds import resolve_crd_dir
+
+        crd_dir = resolve_crd_dir(opts.crds, Path(__file__).resolve().parents[1]) if opts.validate else None
+        shown = _display(opts.values, opts.root)
+        files = _files_under(opts.values)
+        overlay = {env: f"{environments.OVERLAY_DIR}/{p.name}" for env, p in environments.overlay_files(opts.values).items()}
+        base = {p: b for p, b in files.items() if p not in overlay.values()}
+
+        def model(env: str) -> bytes:  # an environment is the base and its own overlay; the others do not change it
+            own = {overlay[env]: files[overlay[env]]} if env in overlay else {}
+            return memo.digest(shown, env, memo.digest_files({**base, **own}))
+        return cls(models={env: model(env) for env in envs},
+                   everything=memo.digest(shown, memo.digest_files(files)),
+                   charts=memo.digest(*sorted(_files_under(staged / "charts"))) if (staged / "charts").is_dir() else b"",
+                   crds=memo.digest_files(_files_under(crd_dir)) if crd_dir else b"")
+
+
 @contextmanager
 def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, Path]]:
     """Everything `make render` writes, complete in a staging directory; raises InvalidModel/HelmError before any write.
@@ -103,23 +136,24 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
         if unknown := [e for e in opts.envs if e not in everything]:
             raise UsageError(f"no environment {', '.join(map(repr, unknown))}: the model has {', '.join(everything)}")
         chosen = [e for e in everything if not opts.envs or e in opts.envs]
-        tree = render.build(everything, opts.root / "charts")
-        for env in everything:
-            if env not in chosen:
-                _keep_as_on_disk(opts.root, tree, Layout(env))
         if (opts.root / "charts").is_dir():
             # Helm must see the schemas this run generates, not the ones committed before it.
             shutil.copytree(opts.root / "charts", staged / "charts", symlinks=True)
+        inputs = Inputs.of(opts, staged, list(everything))
+        tree = _build(everything, opts.root / "charts", inputs)
+        for env in everything:
+            if env not in chosen:
+                _keep_as_on_disk(opts.root, tree, Layout(env))
         tree.write(staged, unless_in=opts.root)
         for env in chosen:
             if opts.hydrate:
                 _hydrate(opts, everything[env], tree, staged, log)
-                _review(opts, everything[env], tree, staged, log)
+                _review(opts, everything[env], tree, staged, inputs, log)
         if opts.validate:  # every environment's findings, not only the first failing one's
             failed = []
             for env in chosen:
                 try:
-                    _validate(opts, everything[env], tree, staged, log)
+                    _validate(opts, everything[env], tree, staged, inputs, log)
                 except ValidationFailed as exc:
                     failed.append(exc)
             if failed:
@@ -128,6 +162,17 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
         log(f"rendered {len(tree.files)} files for {model.cluster.name}/{', '.join(chosen)} "
             f"in {time.perf_counter() - started:.2f}s")
         yield tree, staged
+
+
+def _build(envs: dict[str, environments.Loaded], charts_dir: Path, inputs: Inputs) -> output.Tree:
+    """render.build, keyed by the model and which local charts exist (it writes a values schema for each)."""
+    from .chartvalues import CHARTS
+
+    present = [c for c in CHARTS if (charts_dir / c / "Chart.yaml").is_file()]
+    return memo.stage("build", memo.digest(inputs.everything, *present), lambda: render.build(envs, charts_dir),
+                      lambda tree: {"files": {p: b.decode("utf-8") for p, b in tree.files.items()},
+                                    "managed": sorted(tree.managed_files)},
+                      lambda d: output.Tree({p: s.encode("utf-8") for p, s in d["files"].items()}, set(d["managed"])))
 
 
 def _keep_as_on_disk(root: Path, tree: output.Tree, layout: Layout) -> None:
@@ -203,10 +248,19 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
     if not invocations:
         return
     helm = find_helm()
-    result = hydrate.hydrate(invocations, staged, helm, opts.cache_dir / "hydrate", opts.jobs,
+    # The manifest files of an app are keyed by its helm inputs (chart, values, flags) and its Application (the
+    # fields it ignores are blanked): an app whose key was seen before is neither rendered nor re-emitted.
+    keys = hydrate.digests(invocations, staged, helm)
+    layout_key = {inv.app: memo.digest(keys[inv.app], tree.files[layout.app_file(file_of[inv.app])], layout.environment)
+                  for inv in invocations}
+    m = memo.active()
+    made = {inv.app: found for inv in invocations
+            if m is not None and (found := m.lookup("stage-manifests", layout_key[inv.app])) is not None}
+    todo = [inv for inv in invocations if inv.app not in made]
+    result = hydrate.hydrate(todo, staged, helm, opts.cache_dir / "hydrate", opts.jobs,
                              progress=Progress("helm template"))
     unexplained = []
-    for inv in invocations:
+    for inv in todo:
         out = result.outputs[inv.app]
         by_key = {hydrate.key_of(d): d for d in out.docs}
         for key, path in result.flaps.get(inv.app, []):
@@ -221,43 +275,63 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
         raise HelmError("output that changes on every render (Argo CD would report OutOfSync forever): turn the "
                         "generation off in the model, or let the Application ignore exactly these fields:\n  "
                         + "\n  ".join(unexplained))
-    added = []
-    for inv in invocations:
+    for inv in todo:
         out = result.outputs[inv.app]
         chart = inv.shown_chart if inv.chart.suffix == ".tgz" else inv.chart.relative_to(staged).as_posix()
         sources = [f"{layout.app_file(file_of[inv.app])} (helm template {chart})"]
         notes = [f"Not applied by Argo CD, so left out: {d}" for d in out.dropped]
-        for path, docs, what in ((layout.manifest_file(file_of[inv.app]), out.resources, notes),
-                                 (layout.crds_file(file_of[inv.app]), out.crds, [])):
-            if docs:
-                tree.add(path, render.yaml_file(sources, docs, what))
-                added.append(path)
+        files = {path: render.yaml_file(sources, docs, what)
+                 for path, docs, what in ((layout.manifest_file(file_of[inv.app]), out.resources, notes),
+                                          (layout.crds_file(file_of[inv.app]), out.crds, [])) if docs}
+        made[inv.app] = {"files": files, "objects": len(out.docs)}
+        if m is not None:
+            m.store("stage-manifests", layout_key[inv.app], made[inv.app])
+    added = []
+    for inv in invocations:
+        for path, text in made[inv.app]["files"].items():
+            tree.add(path, text)
+            added.append(path)
     tree.write(staged, unless_in=opts.root, only=added)
-    objects = sum(len(o.docs) for o in result.outputs.values())
-    log(f"hydrated {layout.environment}: {len(invocations)} apps ({objects} objects; {result.rendered} rendered, {result.cached} unchanged) "
-        f"with {helm.describe()}")
+    objects = sum(made[inv.app]["objects"] for inv in invocations)
+    log(f"hydrated {layout.environment}: {len(invocations)} apps ({objects} objects; {result.rendered} rendered, "
+        f"{len(invocations) - result.rendered} unchanged) with {helm.describe()}")
 
 
-def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
+def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
+            log: Log) -> None:
     """From the hydrated objects: rendered/<env>/README.md (the capacity table needs every pod), and the orphans
-    (what the model declares and nothing rendered uses) as warnings."""
+    (what the model declares and nothing rendered uses) as warnings. Keyed by the model and the environment's
+    Applications and manifests (what overview.env_objects reads)."""
     env = loaded.model.cluster.environment
     path = loaded.plan.layout.overview_file
-    objs = overview.env_objects(tree.files, env)
-    tree.add(path, overview.page(objs, loaded.plan, f"{_display(opts.values, opts.root)}/ (environment {env})"))
+    read = overview.env_files(tree.files, env)
+
+    def review() -> tuple[str, list[str]]:
+        objs = overview.env_objects(read, env)
+        page = overview.page(objs, loaded.plan, f"{_display(opts.values, opts.root)}/ (environment {env})")
+        return page, [str(loaded.source.problem(f)) for f in orphans.find(objs, loaded.model)]
+    page, warnings = memo.stage("review", memo.digest(inputs.models[env], memo.digest_files(read)), review,
+                                lambda r: [r[0], r[1]], lambda d: (d[0], d[1]))
+    tree.add(path, page)
     tree.write(staged, unless_in=opts.root, only=[path])
-    for finding in orphans.find(objs, loaded.model):
-        log(f"warning: {loaded.source.problem(finding)} (in {env})")
+    for warning in warnings:
+        log(f"warning: {warning} (in {env})")
 
 
 environment_files = layouts.environment_files
 
 
-def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, log: Log) -> None:
+def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
+              log: Log) -> None:
     started = time.perf_counter()
     env = loaded.model.cluster.environment
-    report = validation.validate_files(environment_files(tree.files, env), staged, loaded,
-                                       loaded.model.cluster.kubernetes_version, opts.crds)
+    files = environment_files(tree.files, env)
+    # Keyed by all it reads: the environment's files, the model (waivers, the fields findings point at), which
+    # chart files exist, and the CRD schemas.
+    report = memo.stage("validate", memo.digest(inputs.models[env], inputs.charts, inputs.crds, memo.digest_files(files)),
+                        lambda: validation.validate_files(files, staged, loaded, loaded.model.cluster.kubernetes_version,
+                                                          opts.crds),
+                        validation.Report.to_json, validation.Report.from_json)
     for reason in report.lines()[len(report.issues):]:
         log(reason)
     if not report.ok:

@@ -42,6 +42,14 @@ class Report:
     def ok(self) -> bool:
         return not self.issues
 
+    def to_json(self) -> dict:
+        return {"issues": [dataclasses.astuple(i) for i in self.issues],
+                "waived": [[dataclasses.astuple(i), reason] for i, reason in self.waived], "documents": self.documents}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Report":
+        return cls([Issue(*i) for i in d["issues"]], [(Issue(*i), reason) for i, reason in d["waived"]], d["documents"])
+
     def lines(self) -> list[str]:
         out = [str(i) for i in self.issues]
         out += [f"waived: {i.source}#{i.doc} {i.object}: {i.message} [{i.check}] — {reason}" for i, reason in self.waived]

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import credentials, helmvalues, yamlio
+from generator import credentials, helmvalues, memo, yamlio
 from generator.helm import find_helm
 from generator.loader import load
 
@@ -27,6 +28,33 @@ def _judge_every_name_afresh():
     """is_credential_name is memoized per process; clear it, so each test (and each mutant `make mutation` runs in
     a process forked after a warm run) really calls the code under test."""
     credentials.is_credential_name.cache_clear()
+
+
+def _module_of(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    if isinstance(target, types.ModuleType):
+        return target.__name__
+    return str(getattr(target, "__module__", ""))
+
+
+@pytest.fixture
+def monkeypatch(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> pytest.MonkeyPatch:
+    """pytest's monkeypatch, with one addition: once a test replaces anything of the generator, every memo it opens is
+    its own. The memo's stages are keyed by their inputs and by the generator's code on disk (memo.salt), which a
+    patch does not change: a render with a patched function would otherwise store its output under the real
+    model's key, and every later render reading that memo (make render included) would get the patched result."""
+    real = monkeypatch.setattr
+    own: list[Path] = []
+
+    def setattr(target: Any, *args: Any, **kwargs: Any) -> None:
+        if not own and _module_of(target).split(".")[0] == "generator":
+            own.append(tmp_path_factory.mktemp("memo"))
+            opened = memo.Memo.__init__
+            real(memo.Memo, "__init__", lambda self, root: opened(self, own[0]))
+        real(target, *args, **kwargs)
+    monkeypatch.setattr = setattr  # type: ignore[method-assign]
+    return monkeypatch
 
 
 def edit(path: Path, old: str, new: str, count: int = 1) -> None:
