@@ -99,13 +99,15 @@ test: $(STAMP) ## Run the whole test suite (as root, first installs the servers 
 # (<module>.x_<function>__mutmut_<n>): a whole module, or some functions of one. A module named here must also be
 # listed in only_mutate of [tool.mutmut] in pyproject.toml, which also says which fast tests each mutant runs.
 # capacity.py: only the decision where a pod can run (node labels, affinity, taints and tolerations);
-# semdiff.py: only its danger and redaction rules; quantity.py: the API server's quantity grammar they read sizes with;
+# review/: only its danger and redaction rules; quantity.py: the API server's quantity grammar they read sizes with;
 # yamledit.py, envedit.py, release.py: the edits promotion and set-image --env make to values/.
 MUTATION_SCOPE ?= generator.checks.* generator.references.* generator.setimage.* generator.policy.* \
 	generator.credentials.* generator.output.* \
 	$(foreach f,node_labels _expression _term _affinity _toleration tolerates fits,generator.capacity.x_$(f)__mutmut_*) \
-	$(foreach f,redact _quantity _is_volume_size _vct_names _queue_names _queues_of _covers _brief _project_narrowing \
-	  _removal_danger _dangers _replacements _restarts _environments_removed _reach,generator.semdiff.x_$(f)__mutmut_*) \
+	generator.review.redaction.x_redact__mutmut_* \
+	$(foreach f,_quantity _is_volume_size _vct_names _queue_names _queues_of _covers _brief _project_narrowing \
+	  _removal_danger _dangers _replacements _restarts _environments_removed,generator.review.dangers.x_$(f)__mutmut_*) \
+	generator.review.summary.x__reach__mutmut_* \
 	generator.quantity.x_kubernetes_quantity__mutmut_* generator.yamledit.* generator.envedit.* generator.release.*
 MUTATION_MIN ?= 90
 mutation: $(STAMP) ## Mutation-test the modules that decide safety (mutmut; long, see README; fails under MUTATION_MIN=90 % killed)

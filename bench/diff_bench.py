@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402  (after the sys.path line, like the generator import)
 
-from generator import semdiff  # noqa: E402 (runs as a script, without an install)
+from generator import review  # noqa: E402 (runs as a script, without an install)
+from generator.review import snapshot  # noqa: E402
 
 
 def git(root: Path, *args: str) -> None:
@@ -44,7 +45,7 @@ def bumped(tag: str) -> str:
 
 def history(source: Path, dest: Path, app: str, old: str, new: str) -> int:
     """A git repo holding `source`'s rendered/ and argocd/, then a commit bumping `app`'s image tag; returns file count."""
-    for top in semdiff.TOPS:
+    for top in snapshot.TOPS:
         shutil.copytree(source / top, dest / top)
     git(dest, "init", "-q")
     git(dest, "add", "-A")
@@ -63,7 +64,7 @@ def history(source: Path, dest: Path, app: str, old: str, new: str) -> int:
     if not touched:
         raise SystemExit(f"{source}: {app}'s rendered files do not mention the tag {old}")
     git(dest, "commit", "-q", "-am", f"{app} {new}")
-    return len(semdiff.read_worktree(dest).files)
+    return len(review.read_worktree(dest).files)
 
 
 def main() -> None:
@@ -76,14 +77,14 @@ def main() -> None:
         source = args.source.resolve()
         old = current_tag(source, "waste")
         files = history(source, repo, "waste", old, bumped(old))
-        hydrated = any("/manifests/" in p for p in semdiff.read_worktree(repo).files)
+        hydrated = any("/manifests/" in p for p in review.read_worktree(repo).files)
         library, cli = [], []
         report = None
         for _ in range(args.runs):
             start = time.perf_counter()
-            report = semdiff.compare(semdiff.read_git(repo, "HEAD~1"), semdiff.read_git(repo, "HEAD"))
-            semdiff.render_text(report)
-            semdiff.render_markdown(report)
+            report = review.compare(review.read_git(repo, "HEAD~1"), review.read_git(repo, "HEAD"))
+            review.render_text(report)
+            review.render_markdown(report)
             library.append(time.perf_counter() - start)
         runner = ("import click, sys; from generator.cli_diff import diff_command; g = click.Group(); "
                   "g.add_command(diff_command); g(sys.argv[1:])")

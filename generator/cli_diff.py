@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from . import environments, memo, overview, release, semdiff
+from . import environments, memo, overview, release, review
 from .helm import cache_dir as helm_cache_dir
 from .errors import InvalidModel
 
@@ -43,9 +43,9 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
     """Show what changes in the cluster between BASE and HEAD: a model-level summary, dangers, then per object."""
     root_path = Path(root)
     try:
-        old = semdiff.read_git(root_path, base)
-        new = semdiff.read_git(root_path, head) if head else semdiff.read_worktree(root_path)
-        report = semdiff.compare(old, new, keep_noise=show_all)
+        old = review.read_git(root_path, base)
+        new = review.read_git(root_path, head) if head else review.read_worktree(root_path)
+        report = review.compare(old, new, keep_noise=show_all)
         # The parsed YAML and the models as the renders left them in the memo (a tree of 1000 services parses in
         # about 9 s otherwise); the models were checked when they were rendered, so only their schema is read here.
         with memo.using(memo.Memo(helm_cache_dir() / "memo")):
@@ -53,16 +53,16 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
             if models is not None:
                 report.summary.extend(release.unpromoted(*models))
                 report.summary.extend(overview.headroom_changes(old.files, new.files, *models))
-    except semdiff.DiffError as exc:
+    except review.DiffError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     if fmt == "markdown":
         command = f"make diff BASE={base}" if not head else f"python -m generator diff --base {base} --head {head}"
         # Too long for one comment: parts, each a comment of its own (the PR workflow posts and updates them).
-        parts = semdiff.render_markdown_parts(report, acknowledged=ack_danger, command=command)
-        text = f"\n{semdiff.PART_SEPARATOR}\n".join(parts)
+        parts = review.render_markdown_parts(report, acknowledged=ack_danger, command=command)
+        text = f"\n{review.PART_SEPARATOR}\n".join(parts)
     else:
-        text = semdiff.render_text(report, acknowledged=ack_danger, color=output is None)
+        text = review.render_text(report, acknowledged=ack_danger, color=output is None)
     if output:
         Path(output).write_text(click.unstyle(text), encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
@@ -86,13 +86,13 @@ def _models(root: Path, base: str, head: str | None) -> tuple[dict, dict] | None
                 if ref is None:
                     values = root / "values"
                 else:
-                    data = semdiff.git_archive(root, ref, "values")
+                    data = review.git_archive(root, ref, "values")
                     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                         tar.extractall(Path(tmp) / str(n), filter="data")
                     values = Path(tmp) / str(n) / "values"
                 if not values.is_dir():
                     return None
                 models.append(environments.load(values, run_checks=False))
-        except (InvalidModel, semdiff.DiffError, tarfile.TarError, OSError):
+        except (InvalidModel, review.DiffError, tarfile.TarError, OSError):
             return None
     return models[0], models[1]

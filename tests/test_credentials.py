@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator import policy, semdiff
+from generator import policy
 from generator.credentials import Name
+from generator.review import redaction
 
 VALUE = "s3cr3t-pw"
 
@@ -36,7 +37,7 @@ def test_a_key_is_flagged_exactly_when_the_diff_hides_it(key: str):
     credential = key in CREDENTIAL_KEYS
     doc = {"grafana": {key: VALUE}}
     assert flagged(doc) == ({("grafana", key)} if credential else set())
-    assert semdiff.redact(doc) == {"grafana": {key: "<redacted>" if credential else VALUE}}
+    assert redaction.redact(doc) == {"grafana": {key: "<redacted>" if credential else VALUE}}
 
 
 @pytest.mark.parametrize("name", CREDENTIAL_ENV + NEUTRAL_ENV)
@@ -44,25 +45,25 @@ def test_an_env_entry_is_flagged_exactly_when_the_diff_hides_it(name: str):
     credential = name in CREDENTIAL_ENV
     doc = {"env": [{"name": "A", "value": "1"}, {"name": name, "value": VALUE}]}
     assert flagged(doc) == ({("env", 1, "value")} if credential else set())
-    assert semdiff.redact(doc)["env"][1]["value"] == ("<redacted>" if credential else VALUE)
+    assert redaction.redact(doc)["env"][1]["value"] == ("<redacted>" if credential else VALUE)
     # Argo CD's helm parameters are named entries too
     params = {"parameters": [{"name": f"grafana.{name}", "value": VALUE}]}
-    assert bool(flagged(params)) == (semdiff.redact(params)["parameters"][0]["value"] == "<redacted>")
+    assert bool(flagged(params)) == (redaction.redact(params)["parameters"][0]["value"] == "<redacted>")
 
 
 def test_the_issue_cases_adminpassword_and_dbpassword():
     """Redacted by the diff but not flagged by policy before there was one definition."""
     for key in ("adminPassword", "dbPassword"):
         assert flagged({key: VALUE}) == {(key,)}
-        assert semdiff.redact(VALUE, (key,)) == "<redacted>"
+        assert redaction.redact(VALUE, (key,)) == "<redacted>"
 
 
 def test_references_below_a_credential_key_stay_visible():
     doc = {"password": {"existingSecret": "pg", "secretKeys": {"adminPasswordKey": "pw"}}}
     assert flagged(doc) == set()
-    assert semdiff.redact(doc) == doc
+    assert redaction.redact(doc) == doc
     schema = {"properties": {"password": {"type": "string", "format": "password"}}}  # a CRD's schema
-    assert flagged(schema) == set() and semdiff.redact(schema) == schema
+    assert flagged(schema) == set() and redaction.redact(schema) == schema
 
 
 @pytest.mark.parametrize("text,credential", [
@@ -77,7 +78,7 @@ def test_references_below_a_credential_key_stay_visible():
 def test_config_files_in_strings(text: str, credential: bool):
     doc = {"data": {"config.yaml": text}}
     assert flagged(doc) == ({("data", "config.yaml")} if credential else set())
-    redacted = semdiff.redact(doc)["data"]["config.yaml"]
+    redacted = redaction.redact(doc)["data"]["config.yaml"]
     assert ("hunter2" not in redacted and "<redacted>" in redacted) if credential else redacted == text
 
 
@@ -88,14 +89,14 @@ def test_config_files_in_strings(text: str, credential: bool):
 def test_credentials_by_shape_under_any_key(value: str):
     doc = {"note": value}
     assert flagged(doc) == {("note",)}
-    assert "hunter2" not in semdiff.redact_text(value) and semdiff.redact_text(value) != value
+    assert "hunter2" not in redaction.redact_text(value) and redaction.redact_text(value) != value
 
 
 def test_placeholders_are_not_flagged_but_a_secret_with_data_is():
     assert flagged({"password": ""}) == set() and flagged({"password": "changeme"}) == set()
     assert flagged({"kind": "Secret", "data": {"pw": "aHVudGVyMg=="}}) == {("data",)}
-    assert semdiff.redact({"pw": "aHVudGVyMg=="}, ("data",), kind="Secret") == {"pw": "<redacted>"}
-    assert semdiff.redact(VALUE, ("env", Name("DB_PASSWORD"), "value")) == "<redacted>"
+    assert redaction.redact({"pw": "aHVudGVyMg=="}, ("data",), kind="Secret") == {"pw": "<redacted>"}
+    assert redaction.redact(VALUE, ("env", Name("DB_PASSWORD"), "value")) == "<redacted>"
 
 
 @pytest.mark.parametrize("value", ["# set in the vault", "{{ .Values.password }}", "[redacted, list]", "${DB_PASSWORD}",
@@ -103,13 +104,13 @@ def test_placeholders_are_not_flagged_but_a_secret_with_data_is():
 def test_a_config_line_whose_value_is_a_reference_or_a_block_is_no_credential(value: str):
     text = f"[db]\npassword = {value}\n"
     assert list(policy.credential_problems({"data": {"app.ini": text}})) == []
-    assert semdiff.redact_text(text) == text
+    assert redaction.redact_text(text) == text
 
 
 def test_a_secrets_string_data_is_hidden_whatever_its_keys():
-    assert semdiff.redact({"stringData": {"host": "db", "dsn": "x"}, "type": "Opaque"}, (), "Secret") == {
+    assert redaction.redact({"stringData": {"host": "db", "dsn": "x"}, "type": "Opaque"}, (), "Secret") == {
         "stringData": {"host": "<redacted>", "dsn": "<redacted>"}, "type": "Opaque"}
-    assert semdiff.redact({"stringData": {"host": "db"}}, (), "ConfigMap") == {"stringData": {"host": "db"}}
+    assert redaction.redact({"stringData": {"host": "db"}}, (), "ConfigMap") == {"stringData": {"host": "db"}}
 
 
 def test_a_list_of_named_entries_at_the_top_is_judged_by_name():

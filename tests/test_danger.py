@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import semdiff
+from generator import review
 from generator.quantity import kubernetes_quantity
 
 
-def snap(label: str, files: dict[str, list[dict[str, Any]]]) -> semdiff.Snapshot:
-    return semdiff.Snapshot(label, {path: yaml.safe_dump_all(docs, sort_keys=False).encode() for path, docs in files.items()})
+def snap(label: str, files: dict[str, list[dict[str, Any]]]) -> review.Snapshot:
+    return review.Snapshot(label, {path: yaml.safe_dump_all(docs, sort_keys=False).encode() for path, docs in files.items()})
 
 
 def dangers(old: dict[str, list[dict]], new: dict[str, list[dict]]) -> list[tuple[str, str, str]]:
-    return [(d.rule, d.group, d.message) for d in semdiff.compare(snap("base", old), snap("head", new)).dangers]
+    return [(d.rule, d.group, d.message) for d in review.compare(snap("base", old), snap("head", new)).dangers]
 
 
 def obj(kind: str, name: str, namespace: str | None = None, api: str = "v1", **body: Any) -> dict[str, Any]:
@@ -246,7 +246,7 @@ def workload(kind: str, replicas: int | None, checksum: str, **spec: Any) -> dic
 
 
 def restarts(old: dict, new: dict) -> list[str]:
-    return [r.message for r in semdiff.compare(snap("base", old), snap("head", new)).restarts]
+    return [r.message for r in review.compare(snap("base", old), snap("head", new)).restarts]
 
 
 @pytest.mark.parametrize("kind,replicas,how", [
@@ -274,12 +274,12 @@ def test_what_does_not_touch_the_pod_template_restarts_nothing():
 
 
 def test_restarts_come_first_and_an_only_pod_is_a_warning():
-    report = semdiff.compare(snap("base", {M: [workload("StatefulSet", 1, "a")]}), snap("head", {M: [workload("StatefulSet", 1, "b")]}))
-    text = semdiff.render_text(report).splitlines()
+    report = review.compare(snap("base", {M: [workload("StatefulSet", 1, "a")]}), snap("head", {M: [workload("StatefulSet", 1, "b")]}))
+    text = review.render_text(report).splitlines()
     assert text[text.index("RESTARTS at sync (pod template changed):") + 1] == (
         "  ! prod/db: StatefulSet data/w restarts its only pod: unavailable until the new one is ready")
     assert text[-1].startswith("base → head: 0 changed, 0 added, 0 removed, 0 renamed, 1 restart; 1 noise change hidden")
-    markdown = semdiff.render_markdown(report)
+    markdown = review.render_markdown(report)
     assert "> [!WARNING]\n> **Restarts at sync** (pod template changed):\n>\n> - prod/db: StatefulSet data/w restarts its only" in markdown
 
 
@@ -333,7 +333,7 @@ def test_the_plan_counts_cluster_objects_per_environment_first():
            P: [project()], "rendered/dev/manifests/db.yaml": [obj("ConfigMap", "c", "data", data={"a": "1"})]}
     new = {M: [workload("Deployment", 2, "b"), obj("Service", "new", "data")], V: [{"replicas": 3}],
            "rendered/dev/manifests/db.yaml": [obj("ConfigMap", "c", "data", data={"a": "2"})]}
-    text = semdiff.render_text(semdiff.compare(snap("base", old), snap("head", new))).splitlines()
+    text = review.render_text(review.compare(snap("base", old), snap("head", new))).splitlines()
     assert text[:4] == ["plan: dev: 0 to add, 1 to change, 0 to destroy, 0 restarts",
                         "plan: prod: 1 to add, 1 to change, 1 to destroy, 1 restart",  # Helm values are no cluster object
                         "plan: bootstrap (argocd/): 0 to add, 0 to change, 1 to destroy, 0 restarts", ""]

@@ -244,7 +244,7 @@ def test_every_object_lands_in_a_namespace_its_project_allows(tree):
 
 
 def test_a_crd_change_reads_as_versions_and_fields_not_a_wall_of_yaml():
-    from generator import semdiff
+    from generator import review
 
     path = "rendered/prod/crds/monitoring.yaml"
     base = (REPO / path).read_bytes()
@@ -257,8 +257,8 @@ def test_a_crd_change_reads_as_versions_and_fields_not_a_wall_of_yaml():
     spec["description"] = "every description of an upstream bump changes; none of it is shown"
     crd["spec"]["versions"].append({**crd["spec"]["versions"][0], "name": "v2", "storage": False})
     head = yamlio.dump_all(docs).encode()
-    report = semdiff.compare(semdiff.Snapshot("base", {path: base}), semdiff.Snapshot("head", {path: head}))
-    text = semdiff.render_text(report)
+    report = review.compare(review.Snapshot("base", {path: base}), review.Snapshot("head", {path: head}))
+    text = review.render_text(report)
     assert "version v2" in text and "spec.shardLabel" in text and "spec.jobLabel" in text
     assert "spec.sampleLimit type" in text
     assert "new in the bump" not in text and "none of it is shown" not in text
