@@ -479,20 +479,82 @@ def _parts(ls: list[PodLoad], per_pod, requested) -> str:
     return "; ".join(contribution(l, requested(l)) for l in shown)
 
 
-def findings(objs: list[Obj], model: Model) -> list[Finding]:
-    """A node whose peak requests plus its system reserve exceed it, with every contribution, largest first."""
-    out = []
+@dataclass(frozen=True)
+class Overcommit(Finding):
+    """A node over its allocatable; `changed` is the model field of the one workload whose change (against the
+    committed tree) pushed it over, () when none or several did."""
+
+    changed: tuple = ()
+
+
+def _count_field(comp: resolve.Component) -> tuple:
+    """The model field a component's pod count comes from: its HPA maximum, else its replicas, else the component."""
+    if getattr(comp.spec, "hpa", None) is not None:
+        return comp.loc + ("hpa", "maxReplicas")
+    return comp.loc + ("replicas",) if hasattr(comp.spec, "replicas") else comp.loc
+
+
+def _grown(ls: list[PodLoad], before: dict[str, PodLoad], per_pod) -> list[tuple[PodLoad, PodLoad | None]]:
+    """The loads that request more of a resource on this node than the committed tree's did (new ones included)."""
+    def total(load: PodLoad | None) -> int:
+        return load.pods * per_pod(load) if load is not None else 0
+    return [(l, before.get(l.what)) for l in sorted(ls, key=lambda l: l.what) if total(l) > total(before.get(l.what))]
+
+
+def _since(grown: list[tuple[PodLoad, PodLoad | None]], per_pod, show, requested,
+           comps: dict[str, resolve.Component]) -> tuple[str, tuple]:
+    """The sentence on what the change did to the node, and the one model field to point at (or ())."""
+    if not grown:
+        return " (no pod on it requests more than in the committed tree)", ()
+    parts = []
+    for now, was in grown:
+        earlier = f"{was.pods}×{show(per_pod(was))}" if was else "not on this node"
+        parts.append(f"{now.what}: {earlier} -> {now.pods}×{show(per_pod(now))}")
+    changed: tuple = ()
+    now, was = grown[0]
+    comp = comps.get(now.app) if now.app is not None else None
+    if len(grown) == 1 and comp is not None:
+        if was is None:  # new on this node: what places it
+            changed = now.loc or comp.loc
+        elif now.pods <= was.pods and requested(now):  # only each pod's requests grew, and a field gives them
+            changed = requested(now)[0]
+        elif per_pod(now) <= per_pod(was):  # only the pod count grew
+            changed = _count_field(comp)
+        else:  # both, or requests no field gives: the component
+            changed = comp.loc
+    return f"; grown since the committed tree: {'; '.join(parts)}", changed
+
+
+def findings(objs: list[Obj], model: Model, before: list[Obj] | None = None) -> list[Finding]:
+    """A node whose peak requests plus its system reserve exceed it, with every contribution, largest first.
+    Given the committed tree's objects (`before`), it also says which workloads grew on the node and, where one
+    did, points at its model field (Overcommit.changed): the line whose edit pushed the node over."""
+    out: list[Finding] = []
+    earlier: dict[str, dict[str, PodLoad]] = {}
+    if before is not None:
+        for load in loads(before, model):
+            earlier.setdefault(load.node, {})[load.what] = load
+    comps = resolve.by_name(model)
+
+    def found(name: str, dim: str, text: str, ls: list[PodLoad], per_pod, show, requested) -> Finding:
+        if before is None:
+            return Finding(("nodes", name, dim), text)
+        said, changed = _since(_grown(ls, earlier.get(name, {}), per_pod), per_pod, show, requested, comps)
+        return Overcommit(("nodes", name, dim), text + said, changed)
+
     for row in table(objs, model):
         name, ls = row["node"], row["loads"]
         r = model.nodes[name].system_reserved or model.cluster.system_reserved
         if row["cpu_peak"] > row["cpu_allocatable"]:
-            out.append(Finding(("nodes", name, "cpu"),
-                               f"peak CPU requests {row['cpu_peak']}m of the rendered pods exceed the "
-                               f"{row['cpu_allocatable']}m left after the system reserve of {r.cpu}: "
-                               f"{_parts(ls, lambda l: l.cpu, lambda l: l.cpu_from)}"))
+            out.append(found(name, "cpu",
+                             f"peak CPU requests {row['cpu_peak']}m of the rendered pods exceed the "
+                             f"{row['cpu_allocatable']}m left after the system reserve of {r.cpu}: "
+                             f"{_parts(ls, lambda l: l.cpu, lambda l: l.cpu_from)}",
+                             ls, lambda l: l.cpu, lambda v: f"{v}m", lambda l: l.cpu_from))
         if row["memory_peak"] > row["memory_allocatable"]:
-            out.append(Finding(("nodes", name, "memory"),
-                               f"peak memory requests {format_bytes(row['memory_peak'])} of the rendered pods exceed "
-                               f"the {format_bytes(row['memory_allocatable'])} left after the system reserve of "
-                               f"{r.memory}: {_parts(ls, lambda l: l.memory, lambda l: l.memory_from)}"))
+            out.append(found(name, "memory",
+                             f"peak memory requests {format_bytes(row['memory_peak'])} of the rendered pods exceed "
+                             f"the {format_bytes(row['memory_allocatable'])} left after the system reserve of "
+                             f"{r.memory}: {_parts(ls, lambda l: l.memory, lambda l: l.memory_from)}",
+                             ls, lambda l: l.memory, lambda v: format_bytes(v) if v else "0", lambda l: l.memory_from))
     return out

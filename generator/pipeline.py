@@ -332,6 +332,10 @@ def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, sta
                         lambda: validation.validate_files(files, staged, loaded, loaded.model.cluster.kubernetes_version,
                                                           opts.crds),
                         validation.Report.to_json, validation.Report.from_json)
+    if any(i.check == "capacity" for i in report.issues):
+        committed = environment_files(output.read_generated(opts.root), env)
+        if any(loaded.plan.layout.owns(p) for p in committed):  # what the change did: against the tree a reviewer compares with
+            report = validation.capacity_since(report, files, loaded, committed)
     for reason in report.lines()[len(report.issues):]:
         log(reason)
     if not report.ok:

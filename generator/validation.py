@@ -118,6 +118,17 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     return Report(sorted(kept), waived, len(objs))
 
 
+def capacity_since(report: Report, files: dict[str, bytes], loaded: Loaded, committed: dict[str, bytes]) -> Report:
+    """The report with its capacity findings told against the committed tree: which workloads grew on the node,
+    and the model field of the one that pushed it over. Outside validate_files (and its memo key), since only a
+    failing render needs the committed files."""
+    kept = {(i.source, i.doc, i.path) for i in report.issues if i.check == "capacity"}
+    if not kept:
+        return report
+    told = [i for i in _capacity(collect(files)[0], loaded, collect(committed)[0]) if (i.source, i.doc, i.path) in kept]
+    return dataclasses.replace(report, issues=sorted([i for i in report.issues if i.check != "capacity"] + told))
+
+
 def _credentials(files: dict[str, bytes], objs: list[Obj], unreadable: set[str]) -> Iterable[tuple[Issue, tuple]]:
     """No plaintext credentials anywhere under rendered/ or argocd/, values files included."""
     from .errors import format_loc
@@ -147,14 +158,17 @@ def _credential_problems(doc) -> list[tuple[tuple, str]]:
     return [(tuple(loc), what) for loc, what in found]
 
 
-def _capacity(objs: list[Obj], loaded: Loaded) -> Iterable[Issue]:
-    """Peak requests of the rendered pods per node (capacity.py), shown at the node's Node object."""
+def _capacity(objs: list[Obj], loaded: Loaded, before: list[Obj] | None = None) -> Iterable[Issue]:
+    """Peak requests of the rendered pods per node (capacity.py), shown at the node's Node object; pointing at the
+    model field whose change pushed the node over where the committed tree (`before`) shows one."""
     from .errors import format_loc
 
+    def manifests(some: list[Obj]) -> list[Obj]:
+        return [o for o in some if app_of(o.source)[1] == "manifests"]
     model = loaded.model
     nodes = {o.name: o for o in objs if o.kind == "Node" and o.source.endswith("/nodes.yaml")}
-    for f in capacity.findings([o for o in objs if app_of(o.source)[1] == "manifests"], model):
+    for f in capacity.findings(manifests(objs), model, manifests(before) if before is not None else None):
         node = nodes.get(f.loc[1])
-        file, line, col, path = loaded.source.locate(f.loc)
+        file, line, col, path = loaded.source.locate(getattr(f, "changed", ()) or f.loc)
         yield Issue(node.source if node else "rendered", node.index if node else -1, "capacity",
                     node.shown if node else f"Node {f.loc[1]}", format_loc(f.loc[2:]), f.message, f"{file}:{line}:{col} {path}")

@@ -523,3 +523,73 @@ def test_a_contribution_names_the_model_fields_its_requests_come_from(model):
                    ("infra", "postgresql", "exporter", "resources", "requests", "memory")))
     assert capacity.requested_by(resolve.by_name(model)["postgresql"], 551, 0) == ((), ())
     assert capacity.requested_by(None, 100, 1) == ((), ())
+
+
+# ---------------------------------------------------------------- what pushed a node over, against the committed tree
+
+
+def _auth(replicas: int, cpu: str = "100m", name: str = "auth", app: str | None = "auth", **scheduling) -> Obj:
+    return _workload("Deployment", _pod(_c(cpu, "128Mi"), **(scheduling or AUTH)), name=name, replicas=replicas, app=app,
+                     **RECREATE)
+
+
+def _told(model, now: list[Obj], before: list[Obj]) -> capacity.Overcommit:
+    [found] = [f for f in capacity.findings(now, model, before) if f.loc == ("nodes", "k8s-api-auth", "cpu")]
+    assert isinstance(found, capacity.Overcommit)
+    return found
+
+
+def test_more_replicas_point_at_the_replicas_field(model):
+    found = _told(model, [_auth(18)], [_auth(2)])
+    assert found.changed == ("services", "auth", "replicas")
+    assert found.message.endswith("; grown since the committed tree: Deployment api/auth: 2×100m -> 18×100m")
+
+
+def test_a_component_with_an_hpa_points_at_its_maximum(model):
+    found = _told(model, [_auth(18, app="waste")], [_auth(2, app="waste")])
+    assert found.changed == ("services", "waste", "hpa", "maxReplicas")
+
+
+def test_larger_requests_point_at_the_requests_field(model):
+    """auth's model requests 100m per pod: the rendered pod's 100m comes from that field."""
+    found = _told(model, [_auth(18)], [_auth(18, cpu="50m")])
+    assert found.changed == ("services", "auth", "resources", "requests", "cpu")
+    assert "Deployment api/auth: 18×50m -> 18×100m" in found.message
+
+
+def test_requests_no_model_field_gives_or_both_grown_point_at_the_component(model):
+    assert _told(model, [_auth(18, cpu="700m")], [_auth(18, cpu="60m")]).changed == ("services", "auth")
+    assert _told(model, [_auth(30)], [_auth(2, cpu="60m")]).changed == ("services", "auth")
+
+
+def test_a_workload_new_on_the_node_points_at_what_places_it(model):
+    found = _told(model, [_auth(18)], [_auth(18, **MONITORING)])
+    assert found.changed == ("services", "auth", "placement", "node")
+    assert "Deployment api/auth: not on this node -> 18×100m" in found.message
+
+
+def test_two_workloads_grown_are_both_named_and_neither_is_pointed_at(model):
+    found = _told(model, [_auth(10), _auth(10, name="extra")], [_auth(2), _auth(2, name="extra")])
+    assert found.changed == ()
+    assert "Deployment api/auth: 2×100m -> 10×100m; Deployment api/extra: 2×100m -> 10×100m" in found.message
+
+
+def test_a_chart_pod_that_grew_is_named_but_has_no_model_field(model):
+    found = _told(model, [_auth(18, app=None)], [_auth(2, app=None)])
+    assert found.changed == () and "Deployment api/auth: 2×100m -> 18×100m" in found.message
+
+
+def test_nothing_grown_says_so(model):
+    found = _told(model, [_auth(18)], [_auth(18)])
+    assert found.changed == ()
+    assert found.message.endswith("(no pod on it requests more than in the committed tree)")
+
+
+def test_a_smaller_workload_is_not_named_as_grown(model):
+    found = _told(model, [_auth(18), _auth(1, name="extra")], [_auth(2), _auth(3, name="extra")])
+    assert found.changed == ("services", "auth", "replicas") and "api/extra: 3" not in found.message
+
+
+def test_without_the_committed_tree_a_finding_says_nothing_of_a_change(model):
+    [found] = [f for f in capacity.findings([_auth(18)], model) if f.loc == ("nodes", "k8s-api-auth", "cpu")]
+    assert type(found) is Finding and "committed" not in found.message

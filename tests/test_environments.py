@@ -195,6 +195,27 @@ def test_a_capacity_error_in_one_environment_names_it_and_the_overlay_line(tmp_p
     assert "rendered/prod/" not in out and not (root / "rendered").exists()
 
 
+def test_a_capacity_error_points_at_the_line_whose_edit_pushed_the_node_over(tmp_path: Path):
+    """Against the committed tree: auth's replicas grew, so the error points at that line, not at the node."""
+    from generator import pipeline
+    from generator.errors import ValidationFailed
+
+    root = copy_repo(tmp_path)
+    shutil.copytree(REPO / "rendered", root / "rendered")
+    shutil.copytree(REPO / "argocd", root / "argocd")
+    committed = {p: p.read_bytes() for p in sorted((root / "rendered").rglob("*")) if p.is_file()}
+    edit(root / "values/services.yaml", "    placement: {node: k8s-api-auth}\n    replicas: 2\n",
+         "    placement: {node: k8s-api-auth}\n    replicas: 30\n")
+    with pytest.raises(ValidationFailed) as err:
+        pipeline.render_to_disk(pipeline.Options(root=root, values=root / "values"), log=lambda _: None)
+    out = "\n".join(err.value.lines)
+    replicas = position(root / "values", "services.yaml", "    replicas: 30\n", 4).removesuffix(": ")
+    # prod puts auth on its own node; staging and dev share one API node (their overlays place it there)
+    assert "Node k8s-api-auth: cpu:" in out and "grown since the committed tree: Deployment api/auth: 3×100m -> 31×100m" in out
+    assert out.count(f"model: {replicas} services.auth.replicas") == len([l for l in err.value.lines if "[capacity]" in l])
+    assert {p: p.read_bytes() for p in sorted((root / "rendered").rglob("*")) if p.is_file()} == committed
+
+
 # ---------------------------------------------------------------------------------------------- the CLI
 
 
