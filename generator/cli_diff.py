@@ -48,11 +48,13 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
         report = review.compare(old, new, keep_noise=show_all)
         # The parsed YAML and the models as the renders left them in the memo (a tree of 1000 services parses in
         # about 9 s otherwise); the models were checked when they were rendered, so only their schema is read here.
-        with memo.using(memo.Memo(helm_cache_dir() / "memo")):
-            models = _models(root_path, base, head)
+        # The models' positions are read lazily from their files, so the extracted refs outlive every use of them.
+        with memo.using(memo.Memo(helm_cache_dir() / "memo")), tempfile.TemporaryDirectory(prefix="diff-models-") as tmp:
+            models = _models(root_path, base, head, Path(tmp))
             if models is not None:
                 report.summary.extend(release.unpromoted(*models))
                 report.summary.extend(overview.headroom_changes(old.files, new.files, *models))
+                report.summary.extend(overview.orphan_changes(old.files, new.files, *models))
     except review.DiffError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -75,24 +77,23 @@ def diff_command(base: str, head: str | None, root: str, fmt: str, show_all: boo
         sys.exit(EXIT_DANGER)
 
 
-def _models(root: Path, base: str, head: str | None) -> tuple[dict, dict] | None:
+def _models(root: Path, base: str, head: str | None, tmp: Path) -> tuple[dict, dict] | None:
     """Every environment's model at both refs (head None: the working tree), for what the rendered tree alone
-    cannot say: release fields not promoted, headroom before and after. None when either is missing or does not
-    load (the diff of the tree still stands)."""
-    with tempfile.TemporaryDirectory(prefix="diff-models-") as tmp:
-        try:
-            models = []
-            for n, ref in enumerate((base, head)):
-                if ref is None:
-                    values = root / "values"
-                else:
-                    data = review.git_archive(root, ref, "values")
-                    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                        tar.extractall(Path(tmp) / str(n), filter="data")
-                    values = Path(tmp) / str(n) / "values"
-                if not values.is_dir():
-                    return None
-                models.append(environments.load(values, run_checks=False))
-        except (InvalidModel, review.DiffError, tarfile.TarError, OSError):
-            return None
+    cannot say: release fields not promoted, headroom before and after, orphans made. None when either is missing or does not
+    load (the diff of the tree still stands). A ref's values/ is extracted under `tmp`."""
+    try:
+        models = []
+        for n, ref in enumerate((base, head)):
+            if ref is None:
+                values = root / "values"
+            else:
+                data = review.git_archive(root, ref, "values")
+                with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                    tar.extractall(tmp / str(n), filter="data")
+                values = tmp / str(n) / "values"
+            if not values.is_dir():
+                return None
+            models.append(environments.load(values, run_checks=False))
+    except (InvalidModel, review.DiffError, tarfile.TarError, OSError):
+        return None
     return models[0], models[1]

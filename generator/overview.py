@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import capacity
+from . import capacity, orphans
 from .layout import Layout
 from .loader import Loaded
 from .model import Model
@@ -161,3 +161,23 @@ def headroom_changes(old_files: dict[str, bytes], new_files: dict[str, bytes], o
             if parts:
                 out.append(f"capacity: {env}/{node}: " + ", ".join(parts))
     return out
+
+
+def orphan_changes(old_files: dict[str, bytes], new_files: dict[str, bytes], old_envs: dict[str, Loaded],
+                   new_envs: dict[str, Loaded]) -> list[str]:
+    """The orphans this change makes (what `render` warns about and the base did not have), as render says them:
+    `warning: values/cluster.yaml:47:3: nodes.k8s-api-location: no workload runs on this node … (in prod)`, one
+    line per finding with every environment it is in, in the order of the files."""
+    found: dict = {}  # Problem (its file, line, field, message) -> environments
+    for env, loaded in sorted(new_envs.items()):
+        prefix = Layout(env).rendered_dir + "/"
+        if env in old_envs and all(old_files.get(p) == new_files.get(p)
+                                   for p in set(old_files) | set(new_files) if p.startswith(prefix)):
+            continue
+        was = set()
+        if env in old_envs:
+            was = {(f.loc, f.message) for f in orphans.find(env_objects(old_files, env), old_envs[env].model)}
+        for f in orphans.find(env_objects(new_files, env), loaded.model):
+            if (f.loc, f.message) not in was:
+                found.setdefault(loaded.source.problem(f), []).append(env)
+    return [f"warning: {problem} (in {', '.join(envs)})" for problem, envs in sorted(found.items())]

@@ -424,7 +424,7 @@ def test_model_summary_covers_workers_hpa_volumes_queues_and_charts(repo: Path) 
     assert result.exit_code == 0
     assert result.stdout.split("\n\n")[1].splitlines() == [
         "monitoring: chart kube-prometheus-stack 88.5.3 → kube-prometheus-stack 88.6.0",
-        "monitoring: 1 other value changed",
+        "monitoring: prometheus.retention 7d → 14d",
         "rabbitmq: queue q.new added",
         "storage-worker: queues q.fast, q.bulk, q.sched → q.fast, q.bulk",
         "storage-worker: concurrency 1000 → 500",
@@ -433,6 +433,59 @@ def test_model_summary_covers_workers_hpa_volumes_queues_and_charts(repo: Path) 
         "waste: HPA 2–4 → 2–6",
     ]
     assert "  ~ Helm values prod/monitoring\n      ~ prometheus.retention: 7d → 14d\n" in result.stdout
+
+
+@pytest.mark.parametrize("old,new,said", [
+    ({"databases": ["a", "b"]}, {"databases": ["a", "b", "c"]}, ["databases + c"]),
+    ({"databases": ["a", "b"]}, {"databases": ["b"]}, ["databases − a"]),
+    ({"databases": ["a", "b"]}, {"databases": ["c", "b"]}, ["databases + c − a"]),
+    ({"databases": ["a", "b"]}, {"databases": ["b", "a"]}, ["databases reordered"]),
+    ({"np": {"ingress": [{"why": "x uses db", "port": 1}]}},
+     {"np": {"ingress": [{"why": "x uses db", "port": 1}, {"why": "y uses db", "port": 1}]}}, ["np.ingress + y uses db"]),
+    ({"np": {"ingress": [{"why": "x uses db"}, {"why": "y uses db"}]}}, {"np": {"ingress": [{"why": "y uses db"}]}},
+     ["np.ingress − x uses db"]),
+    ({"retention": "7d"}, {"retention": "14d"}, ["retention 7d → 14d"]),
+    ({"a": 1}, {"a": 1, "b": {"c": 2}}, ['b + {"c": 2}']),
+    ({"a": 1, "b": 2}, {"a": 1}, ["b − 2"]),
+    ({"a": 1, "b": 2, "c": 3}, {"a": 2, "b": 3, "c": 4}, ["a 1 → 2", "b 2 → 3", "c 3 → 4"]),
+    ({"a": 1, "b": 2, "c": 3, "d": 4}, {"a": 2, "b": 3, "c": 4, "d": 5}, ["4 values changed: a, b, c and 1 more"]),
+    # what the field-level diff redacts, the summary does not show either
+    ({"auth": {"password": "old-pass-1"}}, {"auth": {"password": "new-pass-2"}}, ["auth.password <redacted> → <redacted>"]),
+])
+def test_what_no_rule_describes_is_still_named_in_the_summary(old, new, said) -> None:
+    from generator.review import summary
+    assert summary._model_lines(old, new, fields.diff_values(old, new)) == said
+
+
+@pytest.mark.parametrize("values,detail", [
+    ({"strategy": "canary", "canary": {"steps": [{"setWeight": 20}, {"pause": "1m"}, {"setWeight": 60}],
+                                       "analysis": {"successThreshold": 0.9}}},
+     "delivery rolling → canary: weights 20/60, pauses 1m, analysis success ≥ 0.9"),
+    ({"strategy": "canary", "canary": {"steps": []}}, "delivery rolling → canary: weights (none), pauses (none)"),
+    ({"strategy": "rolling", "rolling": {"maxSurge": 1, "maxUnavailable": 0}},
+     "delivery canary → rolling: maxSurge 1, maxUnavailable 0"),
+    ({"strategy": "canary"}, "delivery rolling → canary"),
+])
+def test_a_new_strategy_says_what_it_will_do_and_its_block_is_not_a_remainder(values, detail) -> None:
+    from generator.review import summary
+    old = {"strategy": "canary" if values["strategy"] == "rolling" else "rolling", "canary": {"steps": [{"setWeight": 5}]},
+           "rolling": {"maxSurge": 2}}
+    old.pop(values["strategy"])
+    assert summary._model_lines(old, values, fields.diff_values(old, values)) == [detail]
+
+
+def test_a_queues_binding_and_alert_go_with_it_but_another_bindings_change_does_not() -> None:
+    from generator.review import summary
+
+    def broker(queues: list[str], key: str = "a.#") -> dict:
+        return {"definitions": {"queues": [{"name": q} for q in queues],
+                                "bindings": [{"destination": q, "routing_key": key if q == "q.a" else q} for q in queues]},
+                "alerts": {"queues": [{"queue": q, "readyAbove": 10} for q in queues]}}
+    old, new = broker(["q.a"]), broker(["q.a", "q.b"])
+    assert summary._model_lines(old, new, fields.diff_values(old, new)) == ["queue q.b added"]
+    new = broker(["q.a", "q.b"], key="b.#")
+    assert summary._model_lines(old, new, fields.diff_values(old, new)) == [
+        "queue q.b added", 'definitions.bindings[0].routing_key "a.#" → "b.#"']
 
 
 # ---------------------------------------------------------------------------------------------------------- danger

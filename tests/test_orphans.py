@@ -80,3 +80,20 @@ def test_render_warns_and_succeeds(tmp_path: Path, monkeypatch):
     warnings = [l for l in result.stderr.splitlines() if l.startswith("warning: ")]
     assert warnings == [f"warning: values/secrets.yaml:6:3: secrets.legacy-token: declared, but no rendered object reads "
                         f"this Secret: remove it, or say why it is kept in its description (in {env})" for env in ENVS]
+
+
+def test_the_diff_names_only_the_orphans_a_change_makes(committed):
+    """overview.orphan_changes: what is orphaned after and was not before, per finding with its environments."""
+    loaded = environments.load(REPO / "values")
+    without = {p: b for p, b in committed.items() if not p.endswith("/location.yaml")}
+    node = line_of(REPO / "values/cluster.yaml", "  k8s-api-location:")
+    secret = line_of(REPO / "values/secrets.yaml", "  kakao-api-key:")
+    made = overview.orphan_changes(committed, without, loaded, loaded)
+    assert [line.split(": ")[1] + " " + line.rsplit(" ", 3)[-3:][-1] for line in made] == [
+        f"values/cluster.yaml:{node}:3 prod)", f"values/secrets.yaml:{secret}:3 staging)"]
+    assert made[1].endswith("(in dev, prod, staging)")
+    assert overview.orphan_changes(without, without, loaded, loaded) == []  # nothing changed: nothing said
+    assert overview.orphan_changes(without, committed, loaded, loaded) == []  # orphans undone are no warning
+    # an environment new in this change: every orphan it has is new
+    assert overview.orphan_changes(committed, without, {}, {"prod": loaded["prod"]}) == [
+        made[0], made[1].replace("dev, prod, staging", "prod")]

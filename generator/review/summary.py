@@ -9,8 +9,9 @@ from typing import Any
 
 from .. import labels
 from .dangers import _is_argo, _is_volume_size, _queue_names
-from .fields import Raw, _show, diff_values
+from .fields import Raw, _show, diff_values, format_path
 from .objects import VALUES_KIND, Key
+from .redaction import redact
 
 
 def _short_digest(digest: str) -> str:
@@ -52,7 +53,8 @@ def _model_lines(old: dict, new: dict, raw: list[Raw]) -> list[str]:
     described += [("image", k) for k in keys]
 
     if old.get("strategy") != new.get("strategy"):
-        lines.append(f"delivery {_fmt(old.get('strategy'))} → {_fmt(new.get('strategy'))}")
+        lines.append(f"delivery {_fmt(old.get('strategy'))} → {_fmt(new.get('strategy'))}" + _delivery_detail(new))
+        described += [("rolling",), ("canary",)]  # the strategy's own block comes and goes with it
     described.append(("strategy",))
     if old.get("replicas") != new.get("replicas"):
         lines.append(f"replicas {_fmt(old.get('replicas'))} → {_fmt(new.get('replicas'))}")
@@ -98,11 +100,64 @@ def _model_lines(old: dict, new: dict, raw: list[Raw]) -> list[str]:
     oq, nq = _queue_names(old.get("definitions")), _queue_names(new.get("definitions"))
     lines += [f"queue {q} added" for q in sorted(nq - oq)] + [f"queue {q} removed" for q in sorted(oq - nq)]
     described.append(("definitions", "queues"))
+    # A queue's binding and its alert come and go with it: "queue q.notify added" says them.
+    moved = (nq - oq) | (oq - nq)
+    for op, parts, a, b in raw:
+        item = b if op == "added" else a
+        if op in ("added", "removed") and isinstance(item, dict) and moved & {item.get("destination"), item.get("queue")}:
+            described.append(parts)
 
-    rest = sum(1 for _, parts, _, _ in raw if not any(parts[:len(d)] == d for d in described))
-    if rest:
-        lines.append(f"{rest} other value{'s' if rest != 1 else ''} changed")
+    return lines + _rest_lines([r for r in raw if not any(r[1][:len(d)] == d for d in described)])
+
+
+_MORE = 3  # value paths named on the remainder's line before "and N more"
+
+
+def _rest_lines(rest: list[Raw]) -> list[str]:
+    """What no rule above describes, still by name: a list of names with what joined and left it
+    (`databases + notification`), a rule added or removed by the reason it carries (`networkPolicy.ingress
+    + notification uses postgresql`), and the paths of whatever else changed; never a bare count."""
+    lines: list[str] = []
+    others: dict[str, str] = {}  # path -> what changed there
+    for op, parts, a, b in rest:
+        a, b = redact(a, parts, VALUES_KIND), redact(b, parts, VALUES_KIND)  # what the fields below show, no more
+        if op == "changed" and isinstance(a, list) and isinstance(b, list):  # a list of scalars, whole
+            joined = [_show(x) for x in b if x not in a]
+            left = [_show(x) for x in a if x not in b]
+            change = " ".join([f"+ {', '.join(joined)}"] * bool(joined) + [f"− {', '.join(left)}"] * bool(left))
+            lines.append(f"{format_path(parts)} {change or 'reordered'}")
+            continue
+        item = b if op == "added" else a
+        if op in ("added", "removed") and isinstance(item, dict) and isinstance(item.get("why"), str):
+            at = parts[:-1] if parts and isinstance(parts[-1], int) else parts
+            lines.append(f"{format_path(at)} {'+' if op == 'added' else '−'} {item['why']}")
+            continue
+        change = (f"{_show(a, 60)} → {_show(b, 60)}" if op == "changed" else
+                  f"+ {_show(b, 60)}" if op == "added" else f"− {_show(a, 60)}")
+        others.setdefault(format_path(parts), change)
+    if 0 < len(others) <= _MORE:  # few: each with its values (prometheus.retention 7d → 14d)
+        lines += [f"{path} {change}" for path, change in others.items()]
+    elif others:
+        named = list(others)
+        lines.append(f"{len(named)} values changed: {', '.join(named[:_MORE])} and {len(named) - _MORE} more")
     return lines
+
+
+def _delivery_detail(values: dict) -> str:
+    """What the new strategy will do: `: weights 10/30/50, pauses 5m/5m/5m, analysis ≥ 0.95` for a canary,
+    `: maxSurge 1, maxUnavailable 0` for a rolling update."""
+    block = values.get(values.get("strategy")) if isinstance(values.get("strategy"), str) else None
+    if not isinstance(block, dict):
+        return ""
+    if values["strategy"] == "canary":
+        steps = [s for s in block.get("steps") or [] if isinstance(s, dict)]
+        said = [f"weights {'/'.join(str(s['setWeight']) for s in steps if 'setWeight' in s) or '(none)'}",
+                f"pauses {'/'.join(str(s['pause']) for s in steps if 'pause' in s) or '(none)'}"]
+        analysis = block.get("analysis")
+        if isinstance(analysis, dict) and "successThreshold" in analysis:
+            said.append(f"analysis success ≥ {analysis['successThreshold']}")
+        return ": " + ", ".join(said)
+    return ": " + ", ".join(f"{k} {_fmt(v)}" for k, v in block.items() if not isinstance(v, (dict, list)))
 
 
 def _canary_lines(old: Any, new: Any, described: list[tuple]) -> list[str]:
