@@ -70,13 +70,14 @@ def history(source: Path, dest: Path, app: str, old: str, new: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", type=Path, default=ROOT, help="tree whose rendered/ and argocd/ to use [repo root]")
+    parser.add_argument("--app", default="waste", help="app whose image tag the second commit bumps [waste]")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         source = args.source.resolve()
-        old = current_tag(source, "waste")
-        files = history(source, repo, "waste", old, bumped(old))
+        old = current_tag(source, args.app)
+        files = history(source, repo, args.app, old, bumped(old))
         hydrated = any("/manifests/" in p for p in review.read_worktree(repo).files)
         library, cli = [], []
         report = None

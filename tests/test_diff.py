@@ -371,6 +371,16 @@ def test_rename_needs_ninety_percent_equal_leaves() -> None:
         assert op in [o.op for o in review.compare(old, new).objects]
 
 
+def test_an_alike_object_in_another_app_is_an_add_and_a_remove_not_a_rename() -> None:
+    """Removing one service while adding a similar one: both apps' names must show, not `a renamed to b`."""
+    base = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {str(i): str(i) for i in range(10)}}
+    same = copy.deepcopy(base) | {"metadata": {"name": "b"}}  # every leaf equal: a rename within one app
+    old = review.Snapshot("a", {"rendered/prod/manifests/x.yaml": yamlio.dump(base).encode()})
+    for path, ops in (("rendered/prod/manifests/x.yaml", ["renamed"]), ("rendered/prod/manifests/y.yaml", ["added", "removed"])):
+        new = review.Snapshot("b", {path: yamlio.dump(same).encode()})
+        assert sorted(o.op for o in review.compare(old, new).objects) == ops, path
+
+
 def test_noise_hidden_by_default_and_shown_with_all(repo: Path) -> None:
     tree = head_tree()
     for d in tree[WASTE]:

@@ -56,15 +56,18 @@ def _pair_moves(removed: dict[Key, Any], added: dict[Key, Any]) -> list[tuple[Ke
         for o in olds:
             lo = leaf_set(o, removed[o])
             for n in news:
+                if o.app != n.app:
+                    # One app's object gone and another app's alike one new (a service removed while a similar
+                    # one is added) are two changes, not a rename: a reviewer must see both apps' names.
+                    continue
                 ln = leaf_set(n, added[n])
                 if min(len(lo), len(ln)) < RENAME_THRESHOLD * max(len(lo), len(ln)):
                     continue  # cannot reach the threshold: skip the set intersection
                 score = _set_similarity(lo, ln)
                 if score >= RENAME_THRESHOLD:
-                    # Prefer the same app on ties: an object that stays in its app is the likelier rename.
-                    scored.append((score, o.app == n.app, o, n))
-        scored.sort(key=lambda s: (-s[0], not s[1], s[2], s[3]))
-        for score, _, o, n in scored:
+                    scored.append((score, o, n))
+        scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+        for score, o, n in scored:
             if o not in taken_old and n not in taken_new:
                 taken_old.add(o)
                 taken_new.add(n)
