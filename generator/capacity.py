@@ -163,9 +163,15 @@ def tolerates(tolerations: list[dict[str, Any]], taint: Taint) -> bool:
     return any(_toleration(t).tolerates(taint) for t in tolerations if isinstance(t, dict))
 
 
-def fits(model: Model, podspec: dict[str, Any]) -> list[str]:
+def fits(model: Model, podspec: dict[str, Any], seen: dict[str, list[str]] | None = None) -> list[str]:
     """The model's nodes (alphabetically) a pod with this spec can be scheduled on: its node selector matches
-    the node's labels, a required node affinity term matches, and it tolerates every NoSchedule/NoExecute taint."""
+    the node's labels, a required node affinity term matches, and it tolerates every NoSchedule/NoExecute taint.
+    `seen`: answers for this model so far, by the three fields that decide (a thousand pods share a few dozen)."""
+    if seen is not None:
+        key = repr((podspec.get("nodeSelector"), podspec.get("affinity"), podspec.get("tolerations")))
+        if key not in seen:
+            seen[key] = fits(model, podspec)
+        return list(seen[key])
     selector = podspec.get("nodeSelector") or {}
     tolerations = podspec.get("tolerations") or []
     out = []
@@ -367,6 +373,7 @@ def loads(objs: list[Obj], model: Model) -> list[PodLoad]:
     comps = resolve.by_name(model)
     hpas = _hpas(objs)
     reloaders: dict[str | None, dict[str, str]] = {}
+    seen: dict[str, list[str]] = {}
     out = []
     for obj in objs:
         if obj.kind in OPERATOR_KINDS:
@@ -382,7 +389,7 @@ def loads(objs: list[Obj], model: Model) -> list[PodLoad]:
         cpu, memory = pod_requests(podspec)
         comp = comps.get(obj.app) if obj.app is not None else None
         placement = getattr(comp.spec, "placement", None) if comp is not None else None
-        nodes = fits(model, podspec)
+        nodes = fits(model, podspec, seen)
         if obj.kind == "DaemonSet":
             # Its pods run wherever they fit, whatever node the model places the component on.
             per_node, why = _daemon_pods(obj, len(nodes))

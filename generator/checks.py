@@ -170,6 +170,7 @@ def queues_have_consumers(model: Model) -> Iterator[Finding]:
 
 
 def placement_fits_node(model: Model) -> Iterator[Finding]:
+    matching: dict[tuple, list[str]] = {}  # selector -> the nodes it selects (a thousand placements, a few selectors)
     for loc, placement in resolve.placements(model):
         node = model.nodes.get(placement.node)
         if node is None:
@@ -180,7 +181,10 @@ def placement_fits_node(model: Model) -> Iterator[Finding]:
             missing = {k: v for k, v in selector.items() if node.labels.get(k) != v}
             yield Finding(where, f"node selector {missing} does not match node {placement.node!r} (its labels: {dict(node.labels)})")
         else:
-            others = [n for n, other in model.nodes.items() if n != placement.node and resolve.selects(selector, other)]
+            key = tuple(sorted(selector.items()))
+            if key not in matching:
+                matching[key] = [n for n, other in model.nodes.items() if resolve.selects(selector, other)]
+            others = [n for n in matching[key] if n != placement.node]
             if others:
                 yield Finding(where, f"node selector {selector} also matches {_names(others)}; pods could land off {placement.node!r}")
         tols = resolve.tolerations(model, placement)

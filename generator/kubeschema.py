@@ -306,6 +306,16 @@ class Validator:
             hint += f" (did you mean {', '.join(alike)}?)"
         return f"no schema for {api_version} {kind}; {hint}"
 
+    def schema_key(self, doc: object) -> tuple | None:
+        """What validate()'s findings for doc depend on besides doc itself: its kind's schema (`()` when validate
+        refuses the document before any schema); None when they depend on every kind known (no schema for it)."""
+        if not isinstance(doc, dict):
+            return ()
+        api_version, kind = doc.get("apiVersion"), doc.get("kind")
+        if not isinstance(api_version, str) or not api_version or not isinstance(kind, str) or not kind:
+            return ()
+        return self._key(api_version, kind)
+
     def validate(self, source: str, doc_index: int, doc: object) -> list[SchemaFinding]:
         """Every problem in one parsed document; an empty list means it is valid."""
         if not isinstance(doc, dict):

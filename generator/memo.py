@@ -44,6 +44,7 @@ class Memo:
     def __init__(self, root: Path):
         self.root = root
         self.dir = root / salt()
+        self._dir = str(self.dir)
         self.hits = self.misses = 0
         self._prune()
 
@@ -58,9 +59,10 @@ class Memo:
         for old in versions[KEEP:]:
             shutil.rmtree(old, ignore_errors=True)
 
-    def _path(self, stage: str, key: bytes) -> Path:
+    def _path(self, stage: str, key: bytes) -> str:
+        """The entry's file: a string, not a Path (thousands of lookups a run; pathlib's joins cost more than the read)."""
         digest = hashlib.sha256(stage.encode() + b"\0" + key).hexdigest()
-        return self.dir / stage / digest[:2] / f"{digest}.json"
+        return os.path.join(self._dir, stage, digest[:2], digest + ".json")
 
     def lookup(self, stage: str, key: bytes) -> Any:
         """The stored result for (stage, key), or None."""
@@ -76,8 +78,8 @@ class Memo:
         """Keep value for (stage, key); a full disk or a value JSON cannot hold only costs time later."""
         path = self._path(stage, key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(value, f, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
             os.replace(tmp, path)

@@ -320,12 +320,13 @@ def placement(ctx: Context) -> Iterator[Finding]:
     intended = {}
     for loc, where in resolve.placements(model):
         intended[loc[-2]] = where.node
+    seen: dict[str, list[str]] = {}
     for w in ctx.index.workloads:
         found = _scheduling(w)
         if found is None:
             continue
         prefix, podspec = found
-        can = fits(model, podspec)
+        can = fits(model, podspec, seen)
         if w.kind == "DaemonSet":
             missing = sorted(set(model.nodes) - set(can))
             if missing:
@@ -338,7 +339,7 @@ def placement(ctx: Context) -> Iterator[Finding]:
         if can != [node]:
             # Kept off its node only by a taint (tolerating every taint, it would land there): the tolerations are the
             # field to fix. Otherwise the node selector (or affinity) picks another node, or more than that one.
-            untainted = fits(model, {**podspec, "tolerations": [{"operator": "Exists"}]})
+            untainted = fits(model, {**podspec, "tolerations": [{"operator": "Exists"}]}, seen)
             where = f"{prefix}.tolerations" if node not in can and node in untainted else f"{prefix}.nodeSelector"
             shown = ", ".join(can) or "no node"
             yield w, "ref.placement", where, f"can be scheduled on {shown}; the model places it on {node!r} only", ("placement",)

@@ -9,7 +9,7 @@ from typing import Iterable
 
 from . import capacity, memo, policy, references, yamlio
 from .crds import resolve_crd_dir
-from .kubeschema import Validator
+from .kubeschema import SchemaFinding, Validator
 from .loader import Loaded
 from .labels import POD_SECURITY_ENFORCE
 from .objects import Index, Obj, app_of, collect
@@ -88,9 +88,12 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     for source, gvk, pinned in schema.mismatches:
         crd = next(o for o in objs if o.source == source and o.kind == "CustomResourceDefinition")
         issues.append(issue(crd, "schema.crd", "spec.versions", f"the schema of {gvk} differs from the pinned {pinned}"))
-    for obj in objs:
-        for f in schema.validate(obj.source, obj.index, obj.doc):
-            issues.append(issue(obj, "schema", f.path, f.message))
+    by_source: dict[str, list[Obj]] = {}
+    for o in objs:
+        by_source.setdefault(o.source, []).append(o)
+    for source, group in by_source.items():
+        for f in _schema_findings(schema, files[source], group):
+            issues.append(issue(by_position[(source, f.doc)], "schema", f.path, f.message))
 
     index = Index(objs)
     ctx = references.Context(index, loaded.model if loaded else None, repo, frozenset(schema.builtin_kinds()), frozenset(files))
@@ -100,7 +103,7 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     levels = {ns.name: (ns.labels or {}).get(POD_SECURITY_ENFORCE, "restricted") for ns in index.kind("Namespace")}
     for obj, check, path, message, suffix in policy.pods(manifests, levels):
         issues.append(issue(obj, check, path, message, suffix))
-    for found, trace in _credentials(files, objs, {path for path, _ in unreadable}):
+    for found, trace in _credentials(files, by_source, {path for path, _ in unreadable}):
         traced.setdefault(found, trace)
         issues.append(found)
     if loaded is not None:
@@ -129,33 +132,43 @@ def capacity_since(report: Report, files: dict[str, bytes], loaded: Loaded, comm
     return dataclasses.replace(report, issues=sorted([i for i in report.issues if i.check != "capacity"] + told))
 
 
-def _credentials(files: dict[str, bytes], objs: list[Obj], unreadable: set[str]) -> Iterable[tuple[Issue, tuple]]:
+def _schema_findings(schema: Validator, data: bytes, group: list[Obj]) -> list:
+    """schema.validate() of the objects of one file, through the memo by the file's bytes and the schemas of its
+    kinds: one lookup per file (a thousand services make 3,000 files and 10,000 objects)."""
+    keys = [schema.schema_key(o.doc) for o in group]
+    m = memo.active()
+    if m is None or None in keys:  # no schema for a kind: its message lists every kind known
+        return [f for o in group for f in schema.validate(o.source, o.index, o.doc)]
+    source = group[0].source
+    stored = m.get("schema-file", memo.digest(data, repr(keys)), lambda: [
+        [f.doc, f.kind, f.name, f.path, f.message] for o in group for f in schema.validate(source, o.index, o.doc)])
+    return [SchemaFinding(source, *found) for found in stored]
+
+
+def _credentials(files: dict[str, bytes], by_source: dict[str, list[Obj]],
+                 unreadable: set[str]) -> Iterable[tuple[Issue, tuple]]:
     """No plaintext credentials anywhere under rendered/ or argocd/, values files included."""
     from .errors import format_loc
 
-    by_source: dict[str, list[Obj]] = {}
-    for o in objs:
-        by_source.setdefault(o.source, []).append(o)
     for path, data in sorted(files.items()):
         if not path.startswith(("rendered/", "argocd/")) or not path.endswith((".yaml", ".yml")) or path in unreadable:
             continue  # an unreadable file is a finding of collect() already
-        if path in by_source:
-            docs = [(o.index, o.doc, o.shown, o.app) for o in by_source[path]]
-        else:  # values files: not objects, still scanned
-            docs = [(i, d, "values", app_of(path)[2]) for i, d in enumerate(yamlio.load_all(data.decode("utf-8")))]
-        for index, doc, shown, app in docs:
-            for loc, what in _credential_problems(doc):
-                yield Issue(path, index, "policy.credentials", shown, format_loc(loc), what), (app, ("env",))
+        objects = path in by_source
+        shown = {o.index: (o.shown, o.app) for o in by_source[path]} if objects else {}
+        for index, loc, what in _credential_problems(path, data, by_source.get(path)):
+            obj_shown, app = shown.get(index, ("values", app_of(path)[2]))
+            yield Issue(path, index, "policy.credentials", obj_shown, format_loc(loc), what), (app, ("env",))
 
 
-def _credential_problems(doc) -> list[tuple[tuple, str]]:
-    """policy.credential_problems, through the memo: a document's findings depend on nothing but the document."""
+def _credential_problems(path: str, data: bytes, objs: list[Obj] | None) -> list[tuple[int, tuple, str]]:
+    """policy.credential_problems of each document of one file (its objects, or every document of a values file,
+    which holds no objects), through the memo: they depend on nothing but the file's bytes."""
+    def scan() -> list[list]:
+        docs = [(o.index, o.doc) for o in objs] if objs is not None else enumerate(yamlio.load_all(data.decode("utf-8")))
+        return [[index, list(loc), what] for index, doc in docs for loc, what in policy.credential_problems(doc)]
     m = memo.active()
-    if m is None:
-        return list(policy.credential_problems(doc))
-    found = m.get("credentials", memo.key_of(doc),
-                  lambda: [[list(loc), what] for loc, what in policy.credential_problems(doc)])
-    return [(tuple(loc), what) for loc, what in found]
+    found = scan() if m is None else m.get("credentials-file", memo.digest(data, "objects" if objs is not None else "all"), scan)
+    return [(index, tuple(loc), what) for index, loc, what in found]
 
 
 def _capacity(objs: list[Obj], loaded: Loaded, before: list[Obj] | None = None) -> Iterable[Issue]:

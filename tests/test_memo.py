@@ -103,3 +103,36 @@ def test_a_model_from_the_memo_still_points_at_file_line_and_column(tmp_path: Pa
     assert m.hits == 3  # the base and the two overlays (dev, staging), each once
     assert messages[0] == messages[1] == messages[2]
     assert messages[0][0].startswith("values/services.yaml:") and "k8s-api-wast" in messages[0][0]
+
+
+def test_validation_through_the_memo_finds_what_it_finds_without(tmp_path: Path):
+    """Schema and credential findings are stored per file: from the memo, the same findings at the same documents."""
+    from generator import validation
+    from generator.loader import load
+
+    root = REPO  # the committed tree (rendered/ matches values/: make check)
+    tree = {p: b for p, b in files(root).items() if p.startswith(("rendered/prod/", "argocd/prod/"))}
+    manifests = "rendered/prod/manifests/waste.yaml"
+    docs = yamlio.load_all(tree[manifests].decode())
+    later = next(i for i, d in enumerate(docs) if i > 0 and d and d.get("kind") == "PodDisruptionBudget")
+    docs[later]["spec"]["minAvailble"] = docs[later]["spec"].pop("minAvailable")  # a schema finding, not at doc 0
+    rollout = next(i for i, d in enumerate(docs) if i > 0 and d and d.get("kind") == "Rollout")
+    docs[rollout]["spec"]["template"]["spec"]["containers"][0].setdefault("env", []).append(
+        {"name": "BROKER_URL", "value": "amqp://eco:hunter2@rabbitmq:5672/"})  # a credential in an object
+    tree[manifests] = yamlio.dump_all(docs).encode()
+    values = "rendered/prod/values/waste.yaml"
+    tree[values] += b"extraEnv:\n  BROKER_URL: amqp://eco:hunter2@rabbitmq:5672/\n"  # a credential in a values file
+    loaded = load(root / "values")
+
+    def report() -> list:
+        return validation.validate_files(tree, root, loaded, loaded.model.cluster.kubernetes_version).issues
+    plain = report()
+    assert {(i.source, i.doc, i.check, i.object) for i in plain} >= {
+        (manifests, later, "schema", "PodDisruptionBudget api/waste"), (values, 0, "policy.credentials", "values"),
+        (manifests, rollout, "policy.credentials", "Rollout api/waste")}
+    m = memo.Memo(tmp_path / "memo")
+    with memo.using(m):
+        cold = report()
+        hits = m.hits
+        warm = report()
+    assert plain == cold == warm and m.hits > hits
