@@ -18,12 +18,12 @@ from typing import Any, BinaryIO
 
 import yaml
 
-from generator import helm as helm_mod
+from generator import helm as helm_mod, upstream
 from generator.helm import Helm, HelmError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LOCK_NAME = "charts.lock"
-ENV = "ECO2_CHARTS"
+LOCK_NAME = upstream.CHARTS_LOCK
+ENV = upstream.CHARTS_ENV
 HINT = ("Provide it in one of three ways: `--charts DIR` or `$ECO2_CHARTS` (a directory holding the archive), "
         "`../shared/charts` next to the repository (the CI mirror), or `make charts` "
         "(pulls the pinned archives into .cache/charts)")
@@ -202,14 +202,7 @@ def find_locked(charts: list[Chart], name: str, version: str, repo: str, lock: P
         f"name, version and repo and `archives = []`, then run `make charts` to pin it (and commit {LOCK_NAME})")
 
 
-def _candidates(explicit: Path | None, repo_root: Path) -> list[tuple[str, Path]]:
-    # An explicit choice is final: silently falling back would render a chart nobody asked for.
-    if explicit is not None:
-        return [("--charts", Path(explicit))]
-    if os.environ.get(ENV):
-        return [(f"${ENV}", Path(os.environ[ENV]))]
-    return [("../shared/charts", repo_root.parent / "shared" / "charts"),
-            ("make charts", repo_root / ".cache" / "charts")]
+_candidates = upstream.chart_dirs
 
 
 def check_archive(chart: Chart, path: Path) -> None:

@@ -3,24 +3,47 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import click
 
-from . import pipeline
-from .cli_diff import diff_command
-from .cli_promote import envs_command, promote_command
-from .cli_setimage import set_image_command
+from . import replay
 from .exits import EXIT_FINDINGS, fail, guarded
 from .helm import HelmError
+from .options import Options
+
+# The library is imported by the command that needs it, not here: a render or check that replay finds nothing to
+# redo for finishes before the model, pydantic, jsonschema or the review code are loaded.
 
 
 def _options(root: str, values: str | None, hydrate: bool = True, crds: str | None = None,
-             charts: str | None = None, envs: tuple[str, ...] = ()) -> pipeline.Options:
+             charts: str | None = None, envs: tuple[str, ...] = ()) -> Options:
     root_path = Path(root).resolve()
-    return pipeline.Options(root=root_path, values=Path(values).resolve() if values else root_path / "values",
-                            hydrate=hydrate, validate=hydrate, crds=Path(crds) if crds else None,
-                            charts=Path(charts).resolve() if charts else None, envs=tuple(envs))
+    return Options(root=root_path, values=Path(values).resolve() if values else root_path / "values",
+                   hydrate=hydrate, validate=hydrate, crds=Path(crds) if crds else None,
+                   charts=Path(charts).resolve() if charts else None, envs=tuple(envs))
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+class _Commands(click.Group):
+    """The commands with modules of their own, imported when one of them is run (or --help lists them)."""
+
+    LAZY = {"diff": "cli_diff:diff_command", "set-image": "cli_setimage:set_image_command",
+            "promote": "cli_promote:promote_command", "envs": "cli_promote:envs_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            module, attr = self.LAZY[name].split(":")
+            return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        return super().get_command(ctx, name)
 
 
 root_option = click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
@@ -35,7 +58,7 @@ values_option = click.option("--values", "values", default=None, type=click.Path
                              help="Model directory [default: <root>/values].")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Render the Eco² cluster model in values/ into Helm values, Argo CD Applications and manifests."""
 
@@ -52,7 +75,11 @@ def render(root: str, values: str | None, crds: str | None, charts: str | None, 
            no_hydrate: bool) -> None:
     """Write rendered/, argocd/ and the schemas, validated; all or nothing. With --env, the other environments'
     files stay exactly as they are."""
-    pipeline.render_to_disk(_options(root, values, hydrate=not no_hydrate, crds=crds, charts=charts, envs=envs))
+    opts = _options(root, values, hydrate=not no_hydrate, crds=crds, charts=charts, envs=envs)
+    if replay.replay(opts, _stderr) is None:
+        from . import pipeline
+
+        pipeline.render_to_disk(opts, replayed=False)
 
 
 @main.command()
@@ -64,7 +91,13 @@ def render(root: str, values: str | None, crds: str | None, charts: str | None, 
 @guarded
 def check(root: str, values: str | None, crds: str | None, charts: str | None, envs: tuple[str, ...]) -> None:
     """Exit 1 with a unified diff if anything generated differs from what is committed."""
-    diffs = pipeline.check(_options(root, values, crds=crds, charts=charts, envs=envs))
+    opts = _options(root, values, crds=crds, charts=charts, envs=envs)
+    if replay.replay(opts, _stderr) is not None:
+        diffs = []
+    else:
+        from . import pipeline
+
+        diffs = pipeline.check(opts, replayed=False)
     if diffs:
         click.echo("".join(diffs), nl=False)
         fail([f"{len(diffs)} generated file(s) out of date: run `make render` and commit the result."], EXIT_FINDINGS)
@@ -79,6 +112,8 @@ def check(root: str, values: str | None, crds: str | None, charts: str | None, e
 @guarded
 def validate(root: str, values: str | None, crds: str | None, envs: tuple[str, ...]) -> None:
     """Validate what is on disk under rendered/ and argocd/: schemas, references, policy (exit 1 on findings)."""
+    from . import pipeline
+
     report = pipeline.validate_on_disk(_options(root, values, crds=crds, envs=envs))
     for line in report.lines():
         click.echo(line)
@@ -95,6 +130,8 @@ def validate(root: str, values: str | None, crds: str | None, envs: tuple[str, .
 def capacity(root: str, values: str | None, envs: tuple[str, ...]) -> None:
     """Per environment and node: what is allocatable, the rendered pods' requests at steady state and at peak, and
     the headroom left (read from rendered/ on disk, as the capacity check reads it)."""
+    from . import pipeline
+
     for env, lines in pipeline.capacity_on_disk(_options(root, values, envs=envs)).items():
         click.echo(f"{env}:")
         for line in lines:
@@ -122,10 +159,3 @@ def helm_lint(root: str) -> None:
                 fail([f"{scenario}: {exc}"], EXIT_FINDINGS)
             count += 1
     click.echo(f"helm lint --strict: {count} chart scenario(s) clean ({helm.describe()})", err=True)
-
-
-# Commands with their own modules (each keeps its library separate from its flags).
-main.add_command(diff_command)
-main.add_command(set_image_command)
-main.add_command(promote_command)
-main.add_command(envs_command)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from generator import upstream
 from generator.kubeschema import SchemaError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LOCK_NAME = "schemas.lock"
+LOCK_NAME = upstream.CRDS_LOCK
 HINT = "run `make schemas` (downloads them into .cache/crds), or set ECO2_CRDS to a directory that holds them"
 
 Opener = Callable[[str], BinaryIO]  # url -> readable binary stream usable as a context manager
@@ -55,13 +56,7 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _candidates(explicit: Path | None, repo_root: Path) -> list[tuple[str, Path]]:
-    # An explicit choice is final: silently falling back would validate against files nobody asked for.
-    if explicit is not None:
-        return [("given", Path(explicit))]
-    if os.environ.get("ECO2_CRDS"):
-        return [("ECO2_CRDS", Path(os.environ["ECO2_CRDS"]))]
-    return [("shared", repo_root.parent / "shared" / "crds"), ("make schemas", repo_root / ".cache" / "crds")]
+_candidates = upstream.crd_dirs
 
 
 def resolve_crd_dir(explicit: Path | None, repo_root: Path) -> Path:

@@ -7,12 +7,6 @@ import sys
 
 import click
 
-from .charts import ChartSourceError
-from .errors import InvalidModel, UsageError, ValidationFailed
-from .helm import HelmError
-from .kubeschema import SchemaError
-from .output import Busy
-
 EXIT_OK, EXIT_FINDINGS, EXIT_INVALID = 0, 1, 2
 EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: another command holds the checkout's lock; run again when it is done
 
@@ -23,18 +17,34 @@ def fail(lines: list[str], code: int) -> None:
     sys.exit(code)
 
 
+def _expected(exc: Exception) -> tuple[list[str], int] | None:
+    """The message lines and exit code of an expected failure; None for anything else. The modules are imported here,
+    not at the top, so that a command that fails nothing (a replayed render) never loads them."""
+    from .charts import ChartSourceError
+    from .errors import InvalidModel, UsageError, ValidationFailed
+    from .helm import HelmError
+    from .kubeschema import SchemaError
+    from .output import Busy
+
+    if isinstance(exc, InvalidModel):
+        return [str(p) for p in exc.problems], EXIT_INVALID  # one line per problem, nothing else
+    if isinstance(exc, ValidationFailed):
+        return exc.lines + [f"{exc.count} validation finding(s); nothing was written."], EXIT_FINDINGS
+    if isinstance(exc, (HelmError, UsageError, SchemaError, ChartSourceError)):
+        return [f"error: {exc}", "nothing was written."], EXIT_INVALID
+    if isinstance(exc, Busy):
+        return [f"error: {exc}", "nothing was written."], EXIT_BUSY
+    return None
+
+
 def guarded(fn):
     """Turn expected failures into one-line messages and exit codes; anything else is a bug and keeps its traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except InvalidModel as exc:
-            fail([str(p) for p in exc.problems], EXIT_INVALID)  # one line per problem, nothing else
-        except ValidationFailed as exc:
-            fail(exc.lines + [f"{exc.count} validation finding(s); nothing was written."], EXIT_FINDINGS)
-        except (HelmError, UsageError, SchemaError, ChartSourceError) as exc:
-            fail([f"error: {exc}", "nothing was written."], EXIT_INVALID)
-        except Busy as exc:
-            fail([f"error: {exc}", "nothing was written."], EXIT_BUSY)
+        except Exception as exc:
+            if (expected := _expected(exc)) is None:
+                raise
+            fail(*expected)
     return wrapper

@@ -224,6 +224,20 @@ def discover() -> Helm:
     return Helm(path, _version(path), PINNED_ORIGIN)
 
 
+def identity() -> str:
+    """Every binary discover() could pick (HELM, helm on PATH, the pinned one) with its size, inode and modification
+    time: a new, moved or replaced helm changes it. What a replayed run compares instead of running `helm version`."""
+    pinned = cache_dir() / "tools" / f"helm-{HELM_VERSION}" / "helm"
+    out = []
+    for label, path in (("HELM", os.environ.get("HELM")), ("PATH", shutil.which("helm")), ("pinned", str(pinned))):
+        try:
+            st = os.stat(Path(path).expanduser()) if path else None
+        except OSError:
+            st = None
+        out.append(f"{label}={path}:{st.st_size}:{st.st_ino}:{st.st_mtime_ns}" if st else f"{label}={path}:-")
+    return "\n".join(out)
+
+
 @functools.cache
 def find_helm() -> Helm:
     return discover()

@@ -51,7 +51,7 @@ def same_on_disk(path: Path, data: bytes) -> bool:
         return False
 
 
-def _on_disk(root: Path, managed_files: set[str]) -> dict[str, bytes]:
+def owned_on_disk(root: Path, managed_files: set[str]) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for top in MANAGED_DIRS:
         base = root / top
@@ -68,12 +68,12 @@ def _on_disk(root: Path, managed_files: set[str]) -> dict[str, bytes]:
 def read_generated(root: Path, chart_schemas: bool = False) -> dict[str, bytes]:
     """What is on disk in the managed directories (and the charts' generated values schemas)."""
     listed = {p.relative_to(root).as_posix() for p in root.glob(CHART_SCHEMA.format(chart="*"))} if chart_schemas else set()
-    return _on_disk(root, listed)
+    return owned_on_disk(root, listed)
 
 
 def drift(root: Path, tree: Tree) -> list[str]:
     """Unified diffs between what is committed under root and what the generator produces now."""
-    have = _on_disk(root, tree.managed_files)
+    have = owned_on_disk(root, tree.managed_files)
     out = []
     for rel in sorted(set(have) | set(tree.files)):
         old, new = have.get(rel), tree.files.get(rel)

@@ -13,34 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import charts, environments, hydrate, layout as layouts, memo, orphans, output, overview, policy, render, validation, yamlio
+from . import charts, environments, hydrate, layout as layouts, memo, orphans, output, overview, policy, render, replay, validation, yamlio
 from .errors import UsageError, ValidationFailed, format_loc
 from .layout import Layout
-from .helm import HelmError, cache_dir as helm_cache_dir, find_helm
+from .options import Options
+from .helm import HelmError, find_helm
 
 Log = Callable[[str], None]
 
 
 def stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
-
-
-@dataclass(frozen=True)
-class Options:
-    root: Path
-    values: Path
-    hydrate: bool = True
-    validate: bool = True
-    crds: Path | None = None
-    charts: Path | None = None
-    cache: Path | None = None
-    jobs: int | None = None
-    memo: bool = True  # reuse the memo of parsed and emitted YAML (.cache/memo); results are the same without
-    envs: tuple[str, ...] = ()  # only these environments are rendered; the others' files stay as they are
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.cache or helm_cache_dir()
 
 
 class Progress:
@@ -125,12 +108,20 @@ class Inputs:
 
 
 @contextmanager
-def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, Path]]:
+def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, Path, Callable[[], None]]]:
     """Everything `make render` writes, complete in a staging directory; raises InvalidModel/HelmError before any write.
+    Also yields remember(): called once the tree is what is on disk, it records the run for replay.
 
     With opts.envs, the other environments' files are kept as they are on disk, byte for byte."""
     started = time.perf_counter()
     with output.locked(opts.root), memo.using(memo_for(opts)), output.staging(opts.root) as staged:
+        read = replay.key(opts) if opts.memo else None  # before anything is read
+        said: list[str] = []
+        told = log
+
+        def log(msg: str) -> None:
+            said.append(msg)
+            told(msg)
         everything = environments.load(opts.values, _display(opts.values, opts.root))
         _refuse_replacing(opts, list(everything))
         if unknown := [e for e in opts.envs if e not in everything]:
@@ -158,10 +149,13 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
                     failed.append(exc)
             if failed:
                 raise ValidationFailed([line for exc in failed for line in exc.lines], sum(exc.count for exc in failed))
-        model = everything[chosen[0]].model
-        log(f"rendered {len(tree.files)} files for {model.cluster.name}/{', '.join(chosen)} "
-            f"in {time.perf_counter() - started:.2f}s")
-        yield tree, staged
+        what = f"{everything[chosen[0]].model.cluster.name}/{', '.join(chosen)}"
+        log(f"rendered {len(tree.files)} files for {what} in {time.perf_counter() - started:.2f}s")
+
+        def remember() -> None:
+            if read is not None:
+                replay.store(opts, read, tree, said, what)
+        yield tree, staged, remember
 
 
 def _build(envs: dict[str, environments.Loaded], charts_dir: Path, inputs: Inputs) -> output.Tree:
@@ -343,14 +337,23 @@ def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, sta
     log(f"validated {env}: {report.documents} objects in {time.perf_counter() - started:.2f}s: no findings")
 
 
-def render_to_disk(opts: Options, log: Log = stderr) -> output.Tree:
-    with generated(opts, log) as (tree, staged):
+def render_to_disk(opts: Options, log: Log = stderr, replayed: bool = True) -> output.Tree:
+    """Render and swap the tree in; nothing is redone when replay finds the inputs and the tree as the last run left
+    them (replayed=False: the caller has just tried that)."""
+    if replayed and (tree := replay.replay(opts, log)) is not None:
+        return tree
+    with generated(opts, log) as (tree, staged, remember):
         output.swap(opts.root, staged, tree)
+        remember()
     return tree
 
 
-def check(opts: Options, log: Log = stderr) -> list[str]:
-    with generated(opts, log) as (tree, _):
+def check(opts: Options, log: Log = stderr, replayed: bool = True) -> list[str]:
+    """The diffs between what is on disk and what a render would write (none when replay finds them equal)."""
+    if replayed and replay.replay(opts, log) is not None:
+        return []
+    with generated(opts, log) as (tree, _, remember):
+        remember()  # what a render would write, whatever is on disk: a replay compares the disk with it
         return output.drift(opts.root, tree)
 
 
