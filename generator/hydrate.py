@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import yamlio
+from . import helmsdk, yamlio
 from .helm import Helm
 
 ChartSource = Callable[[str, str, str], Path]  # (name, version, repo URL) -> verified .tgz
@@ -213,10 +213,41 @@ def _chart_digest(chart: Path) -> str:
     return h.hexdigest()
 
 
-def _digest(inv: Invocation, repo: Path, helm: Helm, charts: dict[Path, str] | None = None) -> str:
-    """Content hash of everything the output depends on: chart (and library) files, value files, flags."""
+def _sdk_safe(chart: Path) -> bool:
+    """Whether nothing in this chart directory renders differently in process (helmsdk.py): no CRDs, hooks,
+    Capabilities or kubeVersion constraint, nothing that may flap."""
+    for path in chart_files(chart):
+        parts = path.relative_to(chart).parts
+        if "crds" in parts[:-1]:
+            return False
+        if path.name == "Chart.yaml":
+            if "kubeVersion" in path.read_text(encoding="utf-8", errors="replace"):
+                return False
+        elif "templates" in parts:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if "Capabilities" in text or HELM_HOOK in text:
+                return False
+    return not may_flap(chart)
+
+
+def in_process(inv: Invocation, safe: dict[Path, bool] | None = None) -> bool:
+    """Whether this call renders in process (helmsdk.py) rather than with the helm CLI: a local chart that is
+    _sdk_safe, one value file, and the SDK installed. `safe` keeps each chart's answer for one run."""
+    if not helmsdk.available() or not inv.chart.is_dir() or len(inv.value_files) != 1:
+        return False
+    safe = {} if safe is None else safe
+    if inv.chart not in safe:
+        safe[inv.chart] = _sdk_safe(inv.chart)
+    return safe[inv.chart]
+
+
+def _digest(inv: Invocation, repo: Path, helm: Helm, charts: dict[Path, str] | None = None,
+            safe: dict[Path, bool] | None = None) -> str:
+    """Content hash of everything the output depends on: chart (and library) files, value files, flags, and what
+    renders it (the CLI's version, or the SDK's)."""
     h = hashlib.sha256()
-    flags = (helm.version, inv.kube_version or "", inv.release, inv.namespace, str(inv.include_crds),
+    renderer = helmsdk.describe() if in_process(inv, safe) else helm.version
+    flags = (renderer, inv.kube_version or "", inv.release, inv.namespace, str(inv.include_crds),
              str(inv.skip_tests), *inv.api_versions)
     for part in flags:
         h.update(part.encode() + b"\0")
@@ -265,7 +296,8 @@ def differences(first: Output, second: Output) -> list[tuple[tuple[str, str, str
 def digests(invocations: list[Invocation], repo: Path, helm: Helm) -> dict[str, str]:
     """App -> the content hash of everything its helm output depends on (each chart read once)."""
     charts: dict[Path, str] = {}
-    return {inv.app: _digest(inv, repo, helm, charts) for inv in invocations}
+    safe: dict[Path, bool] = {}
+    return {inv.app: _digest(inv, repo, helm, charts, safe) for inv in invocations}
 
 
 @dataclass
@@ -274,6 +306,7 @@ class Result:
     flaps: dict[str, list[tuple[tuple[str, str, str], tuple]]]  # app -> fields that differ between two renders
     rendered: int  # apps that needed helm
     cached: int  # apps served from the content-hash cache
+    in_process: int = 0  # of the rendered ones, those rendered by the SDK in this process (helmsdk.py)
 
 
 def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, jobs: int | None = None,
@@ -290,26 +323,39 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
         return cache / f"{keys[inv.app]}.json"
 
     todo = [inv for inv in invocations if not entry(inv).is_file()]
+    safe: dict[Path, bool] = {}
+    sdk = {inv.app for inv in todo if in_process(inv, safe)}
+    workers = jobs or os.cpu_count() or 2
+    session = helmsdk.Session({inv.chart for inv in todo if inv.app in sdk}, min(workers, len(todo))) if sdk else None
+
+    def render(inv: Invocation) -> Output:
+        if session is not None and inv.app in sdk:
+            try:
+                return normalize(session.template(inv.chart, inv.release, inv.namespace, inv.value_files[0]))
+            except Exception:  # noqa: BLE001 — whatever failed, the CLI's run says it in the CLI's words
+                pass
+        return normalize(helm.template(inv.chart, inv.release, inv.namespace, list(inv.value_files), inv.kube_version,
+                                       list(inv.api_versions), include_crds=inv.include_crds, skip_tests=inv.skip_tests))
 
     def run(inv: Invocation) -> None:
-        renders = []
-        for _ in range(2 if may_flap(inv.chart) else 1):
-            text = helm.template(inv.chart, inv.release, inv.namespace, list(inv.value_files), inv.kube_version,
-                                 list(inv.api_versions), include_crds=inv.include_crds, skip_tests=inv.skip_tests)
-            renders.append(normalize(text))
+        renders = [render(inv) for _ in range(2 if may_flap(inv.chart) else 1)]
         flaps = differences(*renders) if len(renders) == 2 else []
         data = {"docs": renders[0].docs, "dropped": renders[0].dropped, "flaps": [[list(k), list(p)] for k, p in flaps]}
         tmp = entry(inv).with_name(f".{entry(inv).name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(data, sort_keys=False), encoding="utf-8")
         os.replace(tmp, entry(inv))
 
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-        for done, future in enumerate([pool.submit(run, inv) for inv in todo], 1):
-            future.result()
-            progress(done, len(todo))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for done, future in enumerate([pool.submit(run, inv) for inv in todo], 1):
+                future.result()
+                progress(done, len(todo))
+    finally:
+        if session is not None:
+            session.close()
     outputs, flaps = {}, {}
     for inv in invocations:
         data = json.loads(entry(inv).read_text(encoding="utf-8"))
         outputs[inv.app] = Output(data["docs"], data["dropped"])
         flaps[inv.app] = [(tuple(k), tuple(p)) for k, p in data["flaps"]]
-    return Result(outputs, flaps, rendered=len(todo), cached=len(invocations) - len(todo))
+    return Result(outputs, flaps, rendered=len(todo), cached=len(invocations) - len(todo), in_process=len(sdk))

@@ -2,7 +2,7 @@
 
 Each entry is keyed by the SHA-256 of its stage and its input, under a directory named by a salt that
 changes with this package's source and the libraries whose output it stores (PyYAML, jsonschema,
-kubernetes-validate): a new generator never reads an old entry, and only the last few versions' entries
+kubernetes-validate, helm-python-sdk): a new generator never reads an old entry, and only the last few versions' entries
 are kept. Entries are written atomically (temp file + rename), so a killed run leaves none half-written;
 a missing, unreadable or foreign entry is computed again. Nothing is required of the cache: deleting
 `.cache/memo` only costs time, and a run without a memo (tests, `--no-cache`) computes everything.
@@ -24,7 +24,7 @@ from typing import Any, Callable
 def salt() -> str:
     """Changes with this package's code (templates included) and the versions of the libraries that shape stored
     results."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     import yaml
 
@@ -33,6 +33,10 @@ def salt() -> str:
     for path in sorted(p for p in here.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         h.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes())  # code and templates
     libraries = [version(d) for d in ("PyYAML", "jsonschema", "kubernetes-validate")]
+    try:
+        libraries.append(version("helm-python-sdk"))  # renders local charts in process (helmsdk.py)
+    except PackageNotFoundError:
+        libraries.append("no helm-python-sdk")
     h.update(f"{libraries} {getattr(yaml, '__with_libyaml__', False)}".encode())
     return h.hexdigest()[:16]
 

@@ -287,8 +287,9 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
             added.append(path)
     tree.write(staged, unless_in=opts.root, only=added)
     objects = sum(made[inv.app]["objects"] for inv in invocations)
+    sdk = f"; {result.in_process} rendered in process with {hydrate.helmsdk.describe()}" if result.in_process else ""
     log(f"hydrated {layout.environment}: {len(invocations)} apps ({objects} objects; {result.rendered} rendered, "
-        f"{len(invocations) - result.rendered} unchanged) with {helm.describe()}")
+        f"{len(invocations) - result.rendered} unchanged{sdk}) with {helm.describe()}")
 
 
 def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,

@@ -4,7 +4,8 @@ A render that put its tree on disk (or a check that found the tree up to date) l
 of everything the run could read, the digest of every generated file then on disk and the warnings it printed.
 The key covers the options; the model's files; the local charts (their generated values schemas apart: those
 are outputs, compared below); the lock files; every directory the chart archives and CRD schemas could come from
-(upstream.py), file by file; every helm binary the run could pick, by path, size, inode and modification time; and,
+(upstream.py), file by file; every helm binary the run could pick, by path, size, inode and modification time, and whether the in-process
+renderer is on (`ECO2_HELM_SDK`); and,
 through the memo's salt, the generator's code and the versions of the libraries it stores results of.
 
 A run with the same key whose generated files on disk are still exactly those bytes would write exactly those
@@ -70,7 +71,7 @@ def key(opts: Options) -> bytes:
         parts += _file(helm.REPO_ROOT / name)
     for label, directory in upstream.chart_dirs(opts.charts, helm.REPO_ROOT) + upstream.crd_dirs(opts.crds, helm.REPO_ROOT):
         parts += [label, *_directory(directory)]
-    parts.append(helm.identity())
+    parts += [helm.identity(), f"ECO2_HELM_SDK={os.environ.get('ECO2_HELM_SDK', '')}"]  # the SDK's version: in the salt
     return memo.digest(*parts)
 
 
