@@ -1,10 +1,13 @@
-"""Render timings of the Eco² model: full (empty hydration cache), warm no-change, and model-only; medians of 5."""
+"""Render timings of the Eco² model: full (empty hydration cache and memo), warm no-change, and model-only, in
+process; and `render` and `check` with nothing changed as the CLI processes a user runs. Medians of 5."""
 
 from __future__ import annotations
 
 import resource
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +47,13 @@ def main() -> None:
         print(f"render, no change (hydration cache hit, validation): {timed(lambda: pipeline.render_to_disk(opts, log=quiet)):.2f}s median of 5")
         print(f"render, model only (--no-hydrate): {timed(lambda: pipeline.render_to_disk(no_hydrate, log=quiet)):.3f}s median of 5")
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        pipeline.render_to_disk(opts, log=quiet)  # the last run: what the processes below find nothing to redo for
+        env = {**os.environ, "ECO2_CACHE": str(opts.cache_dir)}
+        for command in ("render", "check"):
+            def cli() -> None:
+                subprocess.run([sys.executable, "-m", "generator", command, "--root", str(root)], env=env, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            print(f"`python -m generator {command}`, nothing changed (a process): {timed(cli):.2f}s median of 5")
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ class Output:
 def normalize(helm_output: str) -> Output:
     """Helm's documents as Argo CD applies them, sorted by kind/namespace/name so a reordered template never shows."""
     kept, dropped = [], []
-    for doc in _flatten(yamlio.load_all(helm_output)):
+    for doc in _flatten(yamlio.load_all(helm_output, remembered=False)):
         if not isinstance(doc, dict):
             raise ValueError(f"helm rendered a document that is not an object: {str(doc)[:80]!r}")
         if hook_phases(doc) == []:

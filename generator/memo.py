@@ -84,8 +84,9 @@ class Memo:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)  # C, in one piece
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(value, f, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+                f.write(text)
             os.replace(tmp, path)
         except (OSError, ValueError, TypeError):
             try:

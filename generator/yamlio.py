@@ -58,11 +58,12 @@ Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.co
 Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 
-def load_all(text: str) -> list[Any]:
+def load_all(text: str, remembered: bool = True) -> list[Any]:
     """Parse generated YAML back (tests, hydration sorting, validation): the fast C loader when present, or the
-    memo's copy of the same text's documents (JSON reads about 10x faster than YAML)."""
+    memo's copy of the same text's documents (JSON reads about 10x faster than YAML). remembered=False for text
+    that is parsed once (helm's output, which the hydration cache keeps parsed): no memo entry is written for it."""
     m = memo.active()
-    if m is None:
+    if m is None or not remembered:
         return _parse(text)
 
     def parse() -> list[Any]:
