@@ -326,7 +326,7 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
     safe: dict[Path, bool] = {}
     sdk = {inv.app for inv in todo if in_process(inv, safe)}
     workers = jobs or os.cpu_count() or 2
-    session = helmsdk.Session({inv.chart for inv in todo if inv.app in sdk}, min(workers, len(todo))) if sdk else None
+    session = helmsdk.Session(min(workers, len(sdk))) if sdk else None
 
     def render(inv: Invocation) -> Output:
         if session is not None and inv.app in sdk:

@@ -8,6 +8,8 @@ with a chart that breaks it, and the CLI's own error when the values are wrong."
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,7 @@ def cli(inv: hydrate.Invocation) -> hydrate.Output:
 def test_each_scenario_gives_the_clis_objects(scenario: Path) -> None:
     inv = call(scenario.parents[1], scenario)
     assert hydrate.in_process(inv)
-    session = helmsdk.Session({inv.chart}, 1)
+    session = helmsdk.Session(1)
     try:
         in_process = hydrate.normalize(session.template(inv.chart, inv.release, inv.namespace, scenario))
     finally:
@@ -75,12 +77,8 @@ def test_two_value_files_an_archive_or_the_sdk_turned_off_go_to_the_cli(chart: P
     archive = next((REPO.parent / "shared" / "charts").glob("*.tgz"), None) or pytest.skip("no chart archive")
     assert not hydrate.in_process(call(archive, values))
     monkeypatch.setenv("ECO2_HELM_SDK", "0")
-    helmsdk._library.cache_clear()
-    try:
-        assert not helmsdk.available() and not hydrate.in_process(call(chart, values))
-    finally:
-        monkeypatch.delenv("ECO2_HELM_SDK")
-        helmsdk._library.cache_clear()
+    assert not helmsdk.available() and not hydrate.in_process(call(chart, values))
+    monkeypatch.delenv("ECO2_HELM_SDK")
     assert helmsdk.available()
 
 
@@ -95,7 +93,7 @@ def test_a_run_renders_in_process_without_the_cli(chart: Path, tmp_path: Path, m
 def test_the_notes_are_left_out_as_the_cli_leaves_them_out(chart: Path) -> None:
     (chart / "templates" / "NOTES.txt").write_text("Thanks for installing {{ .Release.Name }}.\n")
     values = REPO / "charts" / "api" / "ci" / "rolling-values.yaml"
-    session = helmsdk.Session({chart}, 1)
+    session = helmsdk.Session(1)
     try:
         text = session.template(chart, "api", "eco2", values)
     finally:
@@ -109,12 +107,7 @@ def test_what_renders_an_app_is_part_of_its_cache_key(chart: Path, monkeypatch) 
     apps = [call(chart, values), call(archive, values)]
     on = hydrate.digests(apps, REPO, find_helm())
     monkeypatch.setenv("ECO2_HELM_SDK", "0")
-    helmsdk._library.cache_clear()
-    try:
-        off = hydrate.digests(apps, REPO, find_helm())
-    finally:
-        monkeypatch.delenv("ECO2_HELM_SDK")
-        helmsdk._library.cache_clear()
+    off = hydrate.digests(apps, REPO, find_helm())
     assert on[chart.name] != off[chart.name] and on[archive.name] == off[archive.name]
 
 
@@ -140,11 +133,21 @@ def test_a_release_name_helm_refuses_fails_with_the_clis_message(chart: Path, tm
     assert str(run_error.value) == str(cli_error.value)
 
 
-def test_a_chart_the_sdk_cannot_load_is_rendered_by_the_cli(chart: Path, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("worker", ["import sys; sys.exit(3)", "import sys; sys.stdin.readline(); print('{')"],
+                         ids=["a helper that cannot start", "a helper that answers nonsense"])
+def test_a_helper_that_fails_leaves_the_call_to_the_cli(worker: str, chart: Path, tmp_path: Path, monkeypatch) -> None:
     values = REPO / "charts" / "api" / "ci" / "rolling-values.yaml"
-
-    def broken(path):
-        raise RuntimeError("cannot load")
-    monkeypatch.setattr(helmsdk._library().Chart, "load", broken)
+    monkeypatch.setattr(helmsdk, "WORKER", worker)
     result = hydrate.hydrate([call(chart, values)], tmp_path, find_helm(), tmp_path / "cache")
     assert result.outputs["api"].docs == cli(call(chart, values)).docs
+
+
+def test_the_generators_process_never_loads_the_library(chart: Path, tmp_path: Path) -> None:
+    values = REPO / "charts" / "api" / "ci" / "rolling-values.yaml"
+    code = ("import sys; from pathlib import Path; from generator import hydrate, helm; "
+            f"inv = hydrate.Invocation('api', Path({str(chart)!r}), 'api', 'eco2', (Path({str(values)!r}),), "
+            "value_names=('v.yaml',)); "
+            f"r = hydrate.hydrate([inv], Path({str(tmp_path)!r}), helm.find_helm(), Path({str(tmp_path / 'c')!r})); "
+            "print(r.in_process, 'helm_python' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["1", "False"], out.stderr
