@@ -306,7 +306,8 @@ class Result:
     flaps: dict[str, list[tuple[tuple[str, str, str], tuple]]]  # app -> fields that differ between two renders
     rendered: int  # apps that needed helm
     cached: int  # apps served from the content-hash cache
-    in_process: int = 0  # of the rendered ones, those rendered by the SDK in this process (helmsdk.py)
+    in_process: int = 0  # of the rendered ones, those meant for Helm's SDK (helmsdk.py)
+    fell_back: tuple[str, ...] = ()  # of those, the apps the CLI rendered after the SDK failed (each with its error)
 
 
 def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, jobs: int | None = None,
@@ -328,12 +329,14 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
     workers = jobs or os.cpu_count() or 2
     session = helmsdk.Session(min(workers, len(sdk))) if sdk else None
 
+    fell_back: list[str] = []
+
     def render(inv: Invocation) -> Output:
         if session is not None and inv.app in sdk:
             try:
                 return normalize(session.template(inv.chart, inv.release, inv.namespace, inv.value_files[0]))
-            except Exception:  # noqa: BLE001 — whatever failed, the CLI's run says it in the CLI's words
-                pass
+            except Exception as exc:  # noqa: BLE001 — whatever failed, the CLI's run says it in the CLI's words
+                fell_back.append(f"{inv.app} ({' '.join(str(exc).split())[:200]})")
         return normalize(helm.template(inv.chart, inv.release, inv.namespace, list(inv.value_files), inv.kube_version,
                                        list(inv.api_versions), include_crds=inv.include_crds, skip_tests=inv.skip_tests))
 
@@ -358,4 +361,5 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
         data = json.loads(entry(inv).read_text(encoding="utf-8"))
         outputs[inv.app] = Output(data["docs"], data["dropped"])
         flaps[inv.app] = [(tuple(k), tuple(p)) for k, p in data["flaps"]]
-    return Result(outputs, flaps, rendered=len(todo), cached=len(invocations) - len(todo), in_process=len(sdk))
+    return Result(outputs, flaps, rendered=len(todo), cached=len(invocations) - len(todo), in_process=len(sdk),
+                  fell_back=tuple(sorted(fell_back)))

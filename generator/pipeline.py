@@ -288,6 +288,8 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
     tree.write(staged, unless_in=opts.root, only=added)
     objects = sum(made[inv.app]["objects"] for inv in invocations)
     sdk = f"; {result.in_process} rendered in process with {hydrate.helmsdk.describe()}" if result.in_process else ""
+    if result.fell_back:  # the output is the CLI's either way; the user should know the fast path did not work
+        sdk += f", {len(result.fell_back)} of them by the CLI after the SDK failed: {'; '.join(result.fell_back[:3])}"
     log(f"hydrated {layout.environment}: {len(invocations)} apps ({objects} objects; {result.rendered} rendered, "
         f"{len(invocations) - result.rendered} unchanged{sdk}) with {helm.describe()}")
 

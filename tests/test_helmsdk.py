@@ -87,7 +87,7 @@ def test_a_run_renders_in_process_without_the_cli(chart: Path, tmp_path: Path, m
     values = REPO / "charts" / "api" / "ci" / "rolling-values.yaml"
     monkeypatch.setattr(type(helm), "template", lambda *a, **k: pytest.fail("the CLI ran"))
     result = hydrate.hydrate([call(chart, values)], tmp_path, helm, tmp_path / "cache")
-    assert result.in_process == 1 and result.outputs["api"].docs
+    assert result.in_process == 1 and result.outputs["api"].docs and result.fell_back == ()
 
 
 def test_the_notes_are_left_out_as_the_cli_leaves_them_out(chart: Path) -> None:
@@ -140,6 +140,7 @@ def test_a_helper_that_fails_leaves_the_call_to_the_cli(worker: str, chart: Path
     monkeypatch.setattr(helmsdk, "WORKER", worker)
     result = hydrate.hydrate([call(chart, values)], tmp_path, find_helm(), tmp_path / "cache")
     assert result.outputs["api"].docs == cli(call(chart, values)).docs
+    assert [name.split()[0] for name in result.fell_back] == ["api"]
 
 
 def test_the_generators_process_never_loads_the_library(chart: Path, tmp_path: Path) -> None:
