@@ -20,6 +20,7 @@ the objects; tests/test_hydration.py compares every committed manifest with the 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -38,6 +39,7 @@ def available() -> bool:
     return os.environ.get("ECO2_HELM_SDK", "1") != "0" and importlib.util.find_spec("helm_python") is not None
 
 
+@functools.cache  # a metadata lookup costs 0.6 ms, and every app's hydration key asks twice a run
 def describe() -> str:
     """What renders in process: part of the hydration cache key of every app rendered here, and of the log (the
     package's version pins the Helm it embeds)."""
