@@ -202,7 +202,6 @@ def find_locked(charts: list[Chart], name: str, version: str, repo: str, lock: P
         f"name, version and repo and `archives = []`, then run `make charts` to pin it (and commit {LOCK_NAME})")
 
 
-_candidates = upstream.chart_dirs
 
 
 def check_archive(chart: Chart, path: Path) -> None:
@@ -222,7 +221,7 @@ def resolve_chart(name: str, version: str, repo: str, explicit: Path | None = No
     lock = Path(repo_root) / LOCK_NAME
     chart = find_locked(read_lock(lock), name, version, repo, lock)
     tried = []
-    for label, d in _candidates(explicit, Path(repo_root)):
+    for label, d in upstream.chart_dirs(explicit, Path(repo_root)):
         path = d / chart.filename
         if not d.is_dir():
             tried.append(f"{d} ({label}) does not exist")

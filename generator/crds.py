@@ -56,14 +56,13 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-_candidates = upstream.crd_dirs
 
 
 def resolve_crd_dir(explicit: Path | None, repo_root: Path) -> Path:
     """The first complete CRD directory of: explicit, $ECO2_CRDS, <repo>/../shared/crds, <repo>/.cache/crds."""
     wanted = [f.path for f in read_lock(repo_root / LOCK_NAME)]
     tried = []
-    for label, d in _candidates(explicit, repo_root):
+    for label, d in upstream.crd_dirs(explicit, repo_root):
         if not d.is_dir():
             tried.append(f"{d} ({label}) does not exist")
             continue

@@ -34,6 +34,10 @@ PACKAGE = "helm-python-sdk"
 WORKER = "from generator.helmsdk import serve; serve()"  # what a helper process runs
 
 
+def _command() -> list[str]:
+    return [sys.executable, "-c", WORKER]
+
+
 def available() -> bool:
     """Whether the package is installed and not turned off (without loading its library here)."""
     return os.environ.get("ECO2_HELM_SDK", "1") != "0" and importlib.util.find_spec("helm_python") is not None
@@ -57,14 +61,19 @@ class Session:
         self._all: list[subprocess.Popen] = []
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         for _ in range(workers):
-            proc = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, env=env)
+            try:
+                proc = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, env=env)
+            except OSError:  # no helper: template() raises and the caller runs the CLI
+                continue
             self._all.append(proc)
             self._free.put(proc)
 
     def template(self, chart: Path, release: str, namespace: str, value_file: Path) -> str:
         """The documents `helm template RELEASE CHART -n NAMESPACE -f VALUE_FILE` prints, as one YAML stream
         (their order and `# Source` comments aside, which hydration does not keep). Raises on any error."""
+        if not self._all:
+            raise RuntimeError(f"no {PACKAGE} helper process could be started")
         proc = self._free.get()
         try:
             proc.stdin.write(json.dumps([str(chart), release, namespace, str(value_file)]).encode() + b"\n")

@@ -214,7 +214,7 @@ def _chart_digest(chart: Path) -> str:
 
 
 def _sdk_safe(chart: Path) -> bool:
-    """Whether nothing in this chart directory renders differently in process (helmsdk.py): no CRDs, hooks,
+    """Whether nothing in this chart directory renders differently through Helm's SDK (helmsdk.py): no CRDs, hooks,
     Capabilities or kubeVersion constraint, nothing that may flap."""
     for path in chart_files(chart):
         parts = path.relative_to(chart).parts
@@ -231,7 +231,7 @@ def _sdk_safe(chart: Path) -> bool:
 
 
 def in_process(inv: Invocation, safe: dict[Path, bool] | None = None) -> bool:
-    """Whether this call renders in process (helmsdk.py) rather than with the helm CLI: a local chart that is
+    """Whether this call renders through Helm's SDK (helmsdk.py) rather than with the helm CLI: a local chart that is
     _sdk_safe, one value file, and the SDK installed. `safe` keeps each chart's answer for one run."""
     if not helmsdk.available() or not inv.chart.is_dir() or len(inv.value_files) != 1:
         return False

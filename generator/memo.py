@@ -83,8 +83,8 @@ class Memo:
         path = self._path(stage, key)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
             text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)  # C, in one piece
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(tmp, path)

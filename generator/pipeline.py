@@ -287,7 +287,7 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
             added.append(path)
     tree.write(staged, unless_in=opts.root, only=added)
     objects = sum(made[inv.app]["objects"] for inv in invocations)
-    sdk = f"; {result.in_process} rendered in process with {hydrate.helmsdk.describe()}" if result.in_process else ""
+    sdk = f"; {result.in_process} through Helm's SDK ({hydrate.helmsdk.describe()})" if result.in_process else ""
     if result.fell_back:  # the output is the CLI's either way; the user should know the fast path did not work
         sdk += f", {len(result.fell_back)} of them by the CLI after the SDK failed: {'; '.join(result.fell_back[:3])}"
     log(f"hydrated {layout.environment}: {len(invocations)} apps ({objects} objects; {result.rendered} rendered, "

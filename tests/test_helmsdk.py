@@ -143,6 +143,14 @@ def test_a_helper_that_fails_leaves_the_call_to_the_cli(worker: str, chart: Path
     assert [name.split()[0] for name in result.fell_back] == ["api"]
 
 
+def test_a_helper_that_cannot_be_started_leaves_the_call_to_the_cli(chart: Path, tmp_path: Path, monkeypatch) -> None:
+    values = REPO / "charts" / "api" / "ci" / "rolling-values.yaml"
+    monkeypatch.setattr(helmsdk, "_command", lambda: [str(tmp_path / "no-such-python")])
+    result = hydrate.hydrate([call(chart, values)], tmp_path, find_helm(), tmp_path / "cache")
+    assert result.outputs["api"].docs == cli(call(chart, values)).docs
+    assert [name.split()[0] for name in result.fell_back] == ["api"]
+
+
 def test_the_generators_process_never_loads_the_library(chart: Path, tmp_path: Path) -> None:
     values = REPO / "charts" / "api" / "ci" / "rolling-values.yaml"
     code = ("import sys; from pathlib import Path; from generator import hydrate, helm; "

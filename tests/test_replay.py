@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_repo, edit
-from generator import charts, crds, environments, helm, output, pipeline, replay
+from generator import crds, environments, helm, output, pipeline, replay, upstream
 from generator.options import Options
 
 
@@ -48,7 +48,7 @@ def cache(tmp_path_factory) -> Path:
 def opts(tmp_path: Path, cache: Path) -> Options:
     """A rendered copy of the repository whose chart archives and CRD schemas are copies the test may change."""
     root = copy_repo(tmp_path / "repo")
-    upstream_charts = next(d for _, d in charts._candidates(None, REPO) if d.is_dir())
+    upstream_charts = next(d for _, d in upstream.chart_dirs(None, REPO) if d.is_dir())
     opts = Options(root=root, values=root / "values", cache=cache,
                    crds=Path(shutil.copytree(crds.resolve_crd_dir(None, REPO), tmp_path / "crds")),
                    charts=Path(shutil.copytree(upstream_charts, tmp_path / "charts")))
