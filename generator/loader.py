@@ -470,7 +470,7 @@ def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], S
     A model without problems is read fast and its positions are parsed on demand (an error, a finding, set-image);
     the same bytes read before come from the memo. Any problem, and only then, takes the round-trip reader."""
     m = memo.active()
-    paths = sorted(p for p in values_dir.iterdir() if p.suffix in (".yaml", ".yml")) if values_dir.is_dir() else []
+    paths = _model_paths(values_dir)
     if not paths or not all(p.is_file() and p.stat().st_size <= MAX_FILE_BYTES for p in paths):
         return _read_sections(values_dir, display_dir)
     parsed: list = []
@@ -491,14 +491,32 @@ def read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], S
         except memo.Unstorable:
             return parsed[0]
     else:
-        key = b"".join(p.name.encode() + b"\0" + p.read_bytes() + b"\0" for p in paths)
-        stored = m.get("model", key, read)
+        stored = m.get("model", _model_key(paths), read)
     if parsed:
         return parsed[0]
     files = {k: f"{display_dir}/{name}" for k, name in stored["files"].items()}
     source = Source(display_dir, reparse=values_dir, files=files)
     source.data = stored["data"]
     return stored["data"], source, [], False
+
+
+def _model_paths(values_dir: Path) -> list[Path]:
+    return sorted(p for p in values_dir.iterdir() if p.suffix in (".yaml", ".yml")) if values_dir.is_dir() else []
+
+
+def _model_key(paths: list[Path]) -> bytes:
+    """The memo key of the model read: every model file's name and bytes."""
+    return b"".join(p.name.encode() + b"\0" + p.read_bytes() + b"\0" for p in paths)
+
+
+def remember_read(values_dir: Path, display_dir: str, data: dict[str, Any], files: dict[str, str]) -> None:
+    """Record, for the model files now in values_dir, the plain data and section files read_sections would give: for
+    an edit whose meaning its caller has proven (set-image's one scalar), so that reading the edited model back costs
+    no parse. Without an active memo, nothing."""
+    m = memo.active()
+    if m is not None:
+        m.store("model", _model_key(_model_paths(values_dir)),
+                {"data": data, "files": {k: f.removeprefix(display_dir + "/") for k, f in files.items()}})
 
 
 def _read_sections(values_dir: Path, display_dir: str) -> tuple[dict[str, Any], Source, list[Problem], bool]:
