@@ -449,11 +449,12 @@ def reserve(model: Model, name: str) -> tuple[int, int]:
     return cpu_millis(r.cpu), memory_bytes(r.memory)
 
 
-def table(objs: list[Obj], model: Model) -> list[dict[str, Any]]:
+def table(objs: list[Obj], model: Model, computed: list[PodLoad] | None = None) -> list[dict[str, Any]]:
     """Per model node, in model order, as plain data: capacity, reserve, what is allocatable after the reserve,
-    requests at steady state (replicas; no surge, HPA growth or canary) and at peak, and the loads behind them."""
+    requests at steady state (replicas; no surge, HPA growth or canary) and at peak, and the loads behind them.
+    `computed`: loads(objs, model) when the caller has it already."""
     per_node: dict[str, list[PodLoad]] = {name: [] for name in model.nodes}
-    for load in loads(objs, model):
+    for load in loads(objs, model) if computed is None else computed:
         per_node.setdefault(load.node, []).append(load)
     rows = []
     for name, node in model.nodes.items():

@@ -216,10 +216,14 @@ def app_of(path: str) -> tuple[str | None, str | None, str | None]:
     return layout.place(path)
 
 
-def collect(files: dict[str, bytes]) -> tuple[list[Obj], list[tuple[str, str]]]:
+Parsed = dict  # file bytes -> its documents: collects given the same one parse each file once (read-only documents)
+
+
+def collect(files: dict[str, bytes], shared: Parsed | None = None) -> tuple[list[Obj], list[tuple[str, str]]]:
     """Every Kubernetes object under rendered/ (apps, manifests, nodes) and argocd/; values files are not objects.
 
-    Returns the objects and (file, error) pairs for files that do not parse.
+    Returns the objects and (file, error) pairs for files that do not parse. `shared` is shared by the collects of
+    one environment's run (its review, then its validation): their checks only read the documents.
     """
     destination: dict[tuple[str, str], str] = {}
     parsed: dict[str, list[Any]] = {}
@@ -229,7 +233,11 @@ def collect(files: dict[str, bytes]) -> tuple[list[Obj], list[tuple[str, str]]]:
             continue
         env, directory, app = app_of(path)
         try:
-            docs = yamlio.load_all(data.decode("utf-8"))
+            docs = shared.get(data) if shared is not None else None
+            if docs is None:
+                docs = yamlio.load_all(data.decode("utf-8"))
+                if shared is not None:
+                    shared[data] = docs
         except (UnicodeDecodeError, yaml.YAMLError) as exc:  # reported as a finding, not a crash
             errors.append((path, f"does not parse as YAML: {' '.join(str(exc).split())}"))
             continue

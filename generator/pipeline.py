@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import charts, environments, hydrate, layout as layouts, memo, orphans, output, overview, policy, render, replay, validation, yamlio
+from . import capacity, charts, environments, hydrate, layout as layouts, memo, objects, orphans, output, overview, policy, render, replay, validation, yamlio
 from .errors import UsageError, ValidationFailed, format_loc
 from .layout import Layout
 from .options import Options
@@ -136,15 +136,16 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
             if env not in chosen:
                 _keep_as_on_disk(opts.root, tree, Layout(env))
         tree.write(staged, unless_in=opts.root)
+        parsed: dict[str, objects.Parsed] = {env: objects.Parsed() for env in chosen}  # review's, then validation's
         for env in chosen:
             if opts.hydrate:
                 _hydrate(opts, everything[env], tree, staged, log)
-                _review(opts, everything[env], tree, staged, inputs, log)
+                _review(opts, everything[env], tree, staged, inputs, log, parsed[env])
         if opts.validate:  # every environment's findings, not only the first failing one's
             failed = []
             for env in chosen:
                 try:
-                    _validate(opts, everything[env], tree, staged, inputs, log)
+                    _validate(opts, everything[env], tree, staged, inputs, log, parsed.pop(env))
                 except ValidationFailed as exc:
                     failed.append(exc)
             if failed:
@@ -295,7 +296,7 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
 
 
 def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
-            log: Log) -> None:
+            log: Log, parsed: objects.Parsed | None = None) -> None:
     """From the hydrated objects: rendered/<env>/README.md (the capacity table needs every pod), and the orphans
     (what the model declares and nothing rendered uses) as warnings. Keyed by the model and the environment's
     Applications and manifests (what overview.env_objects reads)."""
@@ -304,9 +305,10 @@ def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, stage
     read = overview.env_files(tree.files, env)
 
     def review() -> tuple[str, list[str]]:
-        objs = overview.env_objects(read, env)
-        page = overview.page(objs, loaded.plan, f"{_display(opts.values, opts.root)}/ (environment {env})")
-        return page, [str(loaded.source.problem(f)) for f in orphans.find(objs, loaded.model)]
+        objs = overview.env_objects(read, env, parsed)
+        loads = capacity.loads(objs, loaded.model)  # the page's table and the orphan nodes both count them
+        page = overview.page(objs, loaded.plan, f"{_display(opts.values, opts.root)}/ (environment {env})", loads)
+        return page, [str(loaded.source.problem(f)) for f in orphans.find(objs, loaded.model, loads)]
     page, warnings = memo.stage("review", memo.digest(inputs.models[env], memo.digest_files(read)), review,
                                 lambda r: [r[0], r[1]], lambda d: (d[0], d[1]))
     tree.add(path, page)
@@ -319,7 +321,7 @@ environment_files = layouts.environment_files
 
 
 def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
-              log: Log) -> None:
+              log: Log, parsed: objects.Parsed | None = None) -> None:
     started = time.perf_counter()
     env = loaded.model.cluster.environment
     files = environment_files(tree.files, env)
@@ -327,7 +329,7 @@ def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, sta
     # chart files exist, and the CRD schemas.
     report = memo.stage("validate", memo.digest(inputs.models[env], inputs.charts, inputs.crds, memo.digest_files(files)),
                         lambda: validation.validate_files(files, staged, loaded, loaded.model.cluster.kubernetes_version,
-                                                          opts.crds),
+                                                          opts.crds, parsed),
                         validation.Report.to_json, validation.Report.from_json)
     if any(i.check == "capacity" for i in report.issues):
         committed = environment_files(output.read_generated(opts.root), env)

@@ -12,7 +12,7 @@ from .crds import resolve_crd_dir
 from .kubeschema import SchemaFinding, Validator
 from .loader import Loaded
 from .labels import POD_SECURITY_ENFORCE
-from .objects import Index, Obj, app_of, collect
+from .objects import Index, Obj, Parsed, app_of, collect
 
 
 @dataclass(frozen=True, order=True)
@@ -70,9 +70,10 @@ def _model_field(loaded: Loaded | None, app: str | None, suffix: tuple) -> str:
 
 
 def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, kube_version: str,
-                   crd_dir: Path | None = None) -> Report:
-    """Everything under rendered/ and argocd/ in `files` (path -> bytes), as Argo CD and the cluster would see it."""
-    objs, unreadable = collect(files)
+                   crd_dir: Path | None = None, parsed: Parsed | None = None) -> Report:
+    """Everything under rendered/ and argocd/ in `files` (path -> bytes), as Argo CD and the cluster would see it.
+    `parsed`: the documents of files parsed before in this run (objects.collect)."""
+    objs, unreadable = collect(files, parsed)
     issues: list[Issue] = [Issue(path, -1, "schema", "?", "", error) for path, error in unreadable]
 
     traced: dict[Issue, tuple[str | None, tuple]] = {}  # the model field is looked up for kept issues only

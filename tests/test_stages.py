@@ -32,9 +32,9 @@ class Calls:
             self.validated.append(loaded.model.cluster.environment)
             return real_validate(files, repo, loaded, *a, **k)
 
-        def page(objs, plan, source):
+        def page(objs, plan, *a, **k):
             self.reviewed.append(plan.environment)
-            return real_page(objs, plan, source)
+            return real_page(objs, plan, *a, **k)
 
         def build(*a, **k):
             self.built += 1
@@ -156,7 +156,7 @@ def test_a_stage_is_stored_encoded_and_given_back_decoded(tmp_path: Path) -> Non
 def test_orphan_warnings_are_said_again_from_the_stored_review(repo, monkeypatch) -> None:
     root, cache = repo
     real = orphans.find
-    monkeypatch.setattr(orphans, "find", lambda objs, model: real(objs, model) + [
+    monkeypatch.setattr(orphans, "find", lambda objs, model, loads=None: real(objs, model, loads) + [
         orphans.Finding(("nodes",), "a warning the test adds")])
     logs: list[list[str]] = [[], []]
     for log in logs:
