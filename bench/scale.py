@@ -19,15 +19,18 @@ directory of that run (only tools/ is linked to the repository's, so helm is not
    generator/hydrate.py derives them), output to files; sequentially, and 2 at a time.
 
 Per step: CPU seconds (user + sys of the process and every child it waited for, from wait4), wall seconds, and max
-RSS (the largest process of that tree: the kernel's maxrss of a reaped process covers its reaped children), and the
-ratios to the helm loop: CPU to the sequential loop's CPU, wall to the sequential and the 2-way loop's wall. Note that
+RSS (the largest process of that tree: the kernel's maxrss of a reaped process covers its reaped children; each
+command is started by a small launcher so that the bench's own size does not count; not measured for the loop), and
+the ratios to the helm loop: CPU to the sequential loop's CPU, wall to the sequential and the 2-way loop's wall. Note that
 the generator renders charts whose templates call random or clock functions twice (hydrate.may_flap), the loop once.
+The commands may write their bytecode (__pycache__), as Python does on a user's machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import pstats
 import shutil
@@ -63,15 +66,38 @@ class Sample:
     note: str = ""
 
 
-def measured(cmd: list[str], cwd: Path, env: dict[str, str], out: Path, err: Path) -> tuple[int, float, float, float]:
-    """(exit code, CPU s, wall s, max RSS MiB) of one subprocess and everything it waited for."""
-    start = time.perf_counter()
+# Runs one command and reports on it (json on argv[1]): exit code, CPU s (user + sys of the command and every child it
+# waited for), wall s, and max RSS KiB. A process forked from this small launcher starts with the launcher's small
+# resident set; one forked from the bench itself would report the bench's size (the kernel's high-water mark survives
+# fork and exec), which made every step of an earlier version show the same 245 MiB.
+_LAUNCHER = (
+    "import json, os, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "proc = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(proc.pid, 0)\n"
+    "wall = time.perf_counter() - start\n"
+    "with open(sys.argv[1], 'w') as f:\n"
+    "    json.dump([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss], f)\n"
+)
+
+
+def measured(cmd: list[str], cwd: Path, env: dict[str, str], out: Path, err: Path,
+             launched: bool = True) -> tuple[int, float, float, float]:
+    """(exit code, CPU s, wall s, max RSS MiB) of one subprocess and everything it waited for. launched=False (the
+    helm loop, where a launcher per call would add its start-up to a thousand calls): measured from here, without a
+    meaningful RSS (0)."""
+    if not launched:
+        start = time.perf_counter()
+        with open(out, "wb") as o, open(err, "wb") as e:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=o, stderr=e)
+            _, status, usage = os.wait4(proc.pid, 0)
+        return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, time.perf_counter() - start, 0.0
+    report = out.with_suffix(".usage.json")
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=o, stderr=e)
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024
+        subprocess.run([sys.executable, "-c", _LAUNCHER, str(report), *cmd], cwd=cwd, env=env, stdout=o, stderr=e,
+                       check=False)
+    rc, cpu, wall, rss = json.loads(report.read_text())
+    return rc, cpu, wall, rss / 1024
 
 
 def _tail(path: Path) -> str:
@@ -136,7 +162,7 @@ def helm_loop(root: Path, helm: Path, cache: Path, out: Path, jobs: int) -> tupl
 
     def one(call: tuple[str, list[str]]) -> tuple[int, float, float, float]:
         stem, cmd = call
-        return measured(cmd, root, env, out / f"{stem}.yaml", out / f"{stem}.err")
+        return measured(cmd, root, env, out / f"{stem}.yaml", out / f"{stem}.err", launched=False)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -146,7 +172,7 @@ def helm_loop(root: Path, helm: Path, cache: Path, out: Path, jobs: int) -> tupl
     rc = 1 if failed else 0
     note = f"{len(calls)} apps" + (f"; failed: {', '.join(failed[:5])}" if failed else "")
     label = "helm template loop, sequential" if jobs == 1 else f"helm template loop, {jobs}-way parallel"
-    return Sample(label, rc, sum(r[1] for r in results), wall, max((r[3] for r in results), default=0), note), len(calls)
+    return Sample(label, rc, sum(r[1] for r in results), wall, 0.0, note), len(calls)
 
 
 # ---------------------------------------------------------------- one N
@@ -173,7 +199,9 @@ def bench_n(n: int, keep: bool, profile: bool) -> tuple[list[Sample], list[str],
     cache.mkdir()
     if (REPO / ".cache" / "tools").is_dir():
         (cache / "tools").symlink_to(REPO / ".cache" / "tools")  # the pinned helm, without a second download
-    env = {**os.environ, "ECO2_CACHE": str(cache)}
+    # As on a user's machine, Python keeps the package's bytecode (this workplace sets PYTHONDONTWRITEBYTECODE=1, which
+    # made every command compile the package again: about 0.15 s a process).
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "ECO2_CACHE": str(cache)}
     gen = [sys.executable, "-m", "generator"]
     service = synth.name_of(n // 2)
     samples: list[Sample] = []
@@ -246,7 +274,7 @@ def table(results: dict[int, list[Sample]]) -> str:
             return f"{a / base:.2f}" if base else "—"
 
         for s in samples:
-            rows.append(f"| {n} | {s.step} | {s.rc} | {s.cpu:.1f} | {s.wall:.1f} | {s.rss_mib:.0f} | "
+            rows.append(f"| {n} | {s.step} | {s.rc} | {s.cpu:.1f} | {s.wall:.1f} | {f'{s.rss_mib:.0f}' if s.rss_mib else '—'} | "
                         f"{ratio(s.cpu, seq, 'cpu')} | {ratio(s.wall, seq, 'wall')} | {ratio(s.wall, par, 'wall')} | "
                         f"{s.note} |")
     return "\n".join(rows)
