@@ -71,7 +71,7 @@ def load_all(text: str, remembered: bool = True) -> list[Any]:
         if not memo.json_safe(docs):
             raise memo.Unstorable(docs)
         return docs
-    return m.get("load", text.encode("utf-8"), parse)
+    return m.get("load", text.encode("utf-8"), parse, stored_form=True)
 
 
 def _parse(text: str) -> list[Any]:
