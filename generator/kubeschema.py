@@ -296,6 +296,10 @@ class Validator:
             _VALIDATORS[key] = jsonschema.Draft202012Validator(schema, registry=_k8s_registry(self._k8s))
         return _VALIDATORS[key]
 
+    def prepare(self, api_version: str, kind: str) -> None:
+        """Build the validator of a kind now (validate() builds it on first use otherwise)."""
+        self._validator(api_version, kind)
+
     def _no_schema(self, api_version: str, kind: str) -> str:
         hint = f"not a built-in kind of Kubernetes {self.kube_version} and no CRD for it in {self.crd_dir}"
         elsewhere = sorted(a for a, k in self.kinds() if k == kind)

@@ -6,8 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, copy_repo
-from generator import memo, output, pipeline, yamlio
+from generator import memo, output, parallel, pipeline, yamlio
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -136,3 +138,37 @@ def test_validation_through_the_memo_finds_what_it_finds_without(tmp_path: Path)
         hits = m.hits
         warm = report()
     assert plain == cold == warm and m.hits > hits
+
+
+@pytest.mark.skipif(not parallel.available(), reason="fork-based split only on Linux with 2+ CPUs")
+def test_validation_split_with_a_forked_process_finds_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The files not in the memo are schema-validated half in a forked child (parallel.halves): the same findings at
+    the same documents as one process, with and without the memo, and the child's half is stored like the rest."""
+    from generator import validation
+    from generator.loader import load
+
+    tree = {p: b for p, b in files(REPO).items() if p.startswith(("rendered/prod/", "argocd/prod/"))}
+    manifests = "rendered/prod/manifests/waste.yaml"
+    docs = yamlio.load_all(tree[manifests].decode())
+    pdb = next(i for i, d in enumerate(docs) if d and d.get("kind") == "PodDisruptionBudget")
+    docs[pdb]["spec"]["minAvailble"] = docs[pdb]["spec"].pop("minAvailable")
+    tree[manifests] = yamlio.dump_all(docs).encode()
+    tree["rendered/prod/manifests/zz-broken.yaml"] = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: [1]\n"
+    loaded = load(REPO / "values")
+    split: list[int] = []
+    real = parallel.halves
+    monkeypatch.setattr(parallel, "halves", lambda fn, items: split.append(len(items)) or real(fn, items, min_items=2))
+
+    def report() -> list:
+        return validation.validate_files(tree, REPO, loaded, loaded.model.cluster.kubernetes_version).issues
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 10**9)
+    alone = report()
+    assert not split
+    assert {(i.source, i.check) for i in alone} >= {(manifests, "schema"), ("rendered/prod/manifests/zz-broken.yaml", "schema")}
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 2)
+    assert report() == alone and split  # without a memo, every file is split
+    m = memo.Memo(tmp_path / "memo")
+    with memo.using(m):
+        assert report() == alone  # filling the memo, split
+        split.clear()
+        assert report() == alone and not split  # every file from the memo, the child's half included
