@@ -78,6 +78,10 @@ class Memo:
         except (OSError, ValueError):
             return None
 
+    def has(self, stage: str, key: bytes) -> bool:
+        """Whether an entry for (stage, key) is there, without reading it."""
+        return os.path.exists(self._path(stage, key))
+
     def store(self, stage: str, key: bytes, value: Any) -> str | None:
         """Keep value for (stage, key); a full disk or a value JSON cannot hold only costs time later. Returns the
         stored JSON text (None if the value could not be encoded)."""

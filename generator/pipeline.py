@@ -338,8 +338,9 @@ class _Validation:
 
 def _validation(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
                 parsed: objects.Parsed | None = None) -> _Validation:
-    """The environment's validation report, started: in a forked process (parallel.Pending) when the environment
-    has many files and the memo does not hold its report, else computed when asked for."""
+    """The environment's validation report, started: in a forked process (parallel.Pending) when there is much to do
+    (the memo holds neither the report nor the parsed documents of many of its files: a cold run), else computed
+    when asked for, on the documents the review parsed (one change)."""
     started = time.perf_counter()
     env = loaded.model.cluster.environment
     files = environment_files(tree.files, env)
@@ -353,8 +354,12 @@ def _validation(opts: Options, loaded: environments.Loaded, tree: output.Tree, s
                                                                opts.crds, parsed),
             validation.Report.to_json, validation.Report.from_json))
     m = memo.active()
-    stored = m is not None and m.lookup("stage-validate", key) is not None
-    return _Validation(parallel.Pending(report, fork=len(files) >= parallel.MIN_ITEMS and not stored), files, started)
+    if m is None:
+        much = len(files) >= parallel.MIN_ITEMS
+    else:
+        much = not m.has("stage-validate", key) and sum(
+            not m.has("load", data) for path, data in files.items() if path.endswith(".yaml")) >= parallel.MIN_ITEMS
+    return _Validation(parallel.Pending(report, fork=much), files, started)
 
 
 def _validated(opts: Options, loaded: environments.Loaded, check: _Validation, log: Log) -> None:

@@ -441,13 +441,13 @@ def set_image(root: Path, component: str, ref: str | Ref, values: Path | None = 
             return Result(p, True, ())
         before = _generated(root)
         try:
-            pipeline.render_to_disk(opts, log=log)
+            tree = pipeline.render_to_disk(opts, log=log)
         except BaseException:
             target = p.path.resolve()
             if target.read_bytes() == p.after:  # only undo our own edit
                 _atomic_write(target, p.before)
             raise
-        after = _generated(root)
+        after = tree.files  # what the swap left on disk (or, replayed, what was there): no second read of the tree
     changed = tuple(sorted(rel for rel in set(before) | set(after) if before.get(rel) != after.get(rel)))
     return Result(p, True, changed)
 

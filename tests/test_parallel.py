@@ -112,3 +112,38 @@ def test_a_forked_validation_says_and_writes_what_one_process_does(tmp_path, mon
         assert any("minAvailble" in line for line in results[0][1])
     else:
         assert results[0][1] == {p: b for p, b in output.read_generated(REPO).items()}
+
+
+def test_with_a_memo_only_a_validation_with_much_to_parse_is_forked(tmp_path, monkeypatch):
+    """A cold run (nothing parsed in the memo) forks each environment's validation; a change to one app leaves a
+    handful of files to parse, so its validation runs here on the review's documents; nothing changed: no validation."""
+    import shutil
+
+    from conftest import REPO, copy_repo, edit
+    from generator import pipeline
+
+    forks: list[bool] = []
+    real = parallel.Pending.__init__
+
+    def counting(self, fn, fork):
+        real(self, fn, fork)
+        forks.append(self.forked)
+    monkeypatch.setattr(parallel.Pending, "__init__", counting)
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 20)  # an environment of Eco² has about 70 files
+    root, cache = copy_repo(tmp_path / "repo"), tmp_path / "cache"
+    if (REPO / ".cache" / "hydrate").is_dir():
+        shutil.copytree(REPO / ".cache" / "hydrate", cache / "hydrate")
+
+    def render() -> None:
+        pipeline.render_to_disk(pipeline.Options(root=root, values=root / "values", cache=cache), log=lambda _: None,
+                                replayed=False)
+    render()
+    assert forks == [True] * 3
+    forks.clear()
+    edit(root / "values" / "services.yaml", "image: {repository: ghcr.io/eco2-team/waste-api, tag: v0.6.0}",
+         "image: {repository: ghcr.io/eco2-team/waste-api, tag: v0.6.1}")
+    render()
+    assert forks == [False] * 3
+    forks.clear()
+    render()
+    assert forks == [False] * 3

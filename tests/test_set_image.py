@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO, copy_repo
-from generator import pipeline, setimage
+from generator import output, pipeline, setimage
 from generator.cli_setimage import set_image_command
 from generator.errors import InvalidModel, ValidationFailed
 from generator.helm import HelmError
@@ -700,6 +700,7 @@ def test_set_image_renders_as_render_does_and_reports_what_changed(tmp_path: Pat
         (tmp_path / "rendered/prod/values/gone.yaml").unlink()
         (tmp_path / "rendered/prod/values/added.yaml").write_text("new\n")
         (tmp_path / "charts/api/values.schema.json").write_text("new\n")
+        return output.Tree(output.read_generated(tmp_path, chart_schemas=True))  # as a render returns it: on disk
 
     monkeypatch.setattr(pipeline, "render_to_disk", render)
     crds = tmp_path / "crds"
