@@ -228,19 +228,21 @@ def collect(files: dict[str, bytes], shared: Parsed | None = None) -> tuple[list
     destination: dict[tuple[str, str], str] = {}
     parsed: dict[str, list[Any]] = {}
     errors = []
-    for path, data in sorted(files.items()):
-        if not layout.seen_by_cluster(path):
-            continue
+    seen = [(path, data) for path, data in sorted(files.items()) if layout.seen_by_cluster(path)]
+    new = yamlio.load_new([data for _, data in seen if shared is None or data not in shared])
+    for path, data in seen:
         env, directory, app = app_of(path)
-        try:
-            docs = shared.get(data) if shared is not None else None
-            if docs is None:
-                docs = yamlio.load_all(data.decode("utf-8"))
-                if shared is not None:
-                    shared[data] = docs
-        except (UnicodeDecodeError, yaml.YAMLError) as exc:  # reported as a finding, not a crash
-            errors.append((path, f"does not parse as YAML: {' '.join(str(exc).split())}"))
-            continue
+        docs = shared.get(data) if shared is not None else None
+        if docs is None:
+            try:
+                docs = new[data] if data in new else yamlio.load_all(data.decode("utf-8"))
+            except (UnicodeDecodeError, yaml.YAMLError) as exc:  # reported as a finding, not a crash
+                docs = " ".join(str(exc).split())
+            if isinstance(docs, str):
+                errors.append((path, f"does not parse as YAML: {docs}"))
+                continue
+            if shared is not None:
+                shared[data] = docs
         if directory == "values":
             continue  # read for the credential scan, not Kubernetes objects
         parsed[path] = docs

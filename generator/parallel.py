@@ -65,35 +65,11 @@ def _abandon(pid: int, pipe: BinaryIO) -> None:
     os.waitpid(pid, 0)
 
 
-class Pending:
-    """fn() computed in a forked child from now on (fork=True and available), else when result() is asked."""
-
-    def __init__(self, fn: Callable[[], Any], fork: bool):
-        self.fn = fn
-        self.child = _fork(fn) if fork and available() else None
-
-    @property
-    def forked(self) -> bool:
-        return self.child is not None
-
-    def result(self) -> Any:
-        if self.child is not None:
-            child, self.child = self.child, None
-            ok, value = _receive(*child)
-            if ok:
-                return value
-        return self.fn()
-
-    def cancel(self) -> None:
-        if self.child is not None:
-            child, self.child = self.child, None
-            _abandon(*child)
-
-
-def halves(fn: Callable[[T], Any], items: Sequence[T], min_items: int = MIN_ITEMS) -> list[Any]:
-    """[fn(item) for item in items], the odd-numbered items computed in a forked child. fn must be pure, and its
-    results must survive a JSON round trip unchanged (lists, str keys)."""
-    if len(items) < max(min_items, 2) or not available():
+def halves(fn: Callable[[T], Any], items: Sequence[T], min_items: int | None = None) -> list[Any]:
+    """[fn(item) for item in items], the odd-numbered items computed in a forked child when there are at least
+    min_items (default MIN_ITEMS). fn must be pure, and its results must survive a JSON round trip unchanged (lists,
+    str keys)."""
+    if len(items) < max(MIN_ITEMS if min_items is None else min_items, 2) or not available():
         return [fn(item) for item in items]
     theirs_index = range(1, len(items), 2)
     pid, pipe = _fork(lambda: [fn(items[i]) for i in theirs_index])

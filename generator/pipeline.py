@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import capacity, charts, environments, hydrate, layout as layouts, memo, objects, orphans, output, overview, parallel, policy, render, replay, validation, yamlio
+from . import capacity, charts, environments, hydrate, layout as layouts, memo, objects, orphans, output, overview, policy, render, replay, validation, yamlio
 from .errors import UsageError, ValidationFailed, format_loc
 from .layout import Layout
 from .options import Options
@@ -137,28 +137,19 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
                 _keep_as_on_disk(opts.root, tree, Layout(env))
         tree.write(staged, unless_in=opts.root)
         parsed: dict[str, objects.Parsed] = {env: objects.Parsed() for env in chosen}  # review's, then validation's
-        if opts.hydrate:
-            for env in chosen:
-                _hydrate(opts, everything[env], tree, staged, log)
-        # A large environment's validation starts in a forked process now and runs while this one reviews; a small
-        # one's runs after its review, on the documents the review parsed.
-        checks = {env: _validation(opts, everything[env], tree, staged, inputs, parsed[env])
-                  for env in chosen} if opts.validate else {}
-        try:
+        for env in chosen:
             if opts.hydrate:
-                for env in chosen:
-                    _review(opts, everything[env], tree, staged, inputs, log, parsed[env])
+                _hydrate(opts, everything[env], tree, staged, log)
+                _review(opts, everything[env], tree, staged, inputs, log, parsed[env])
+        if opts.validate:  # every environment's findings, not only the first failing one's
             failed = []
-            for env in list(checks):  # every environment's findings, not only the first failing one's
+            for env in chosen:
                 try:
-                    _validated(opts, everything[env], checks.pop(env), log)
+                    _validate(opts, everything[env], tree, staged, inputs, log, parsed.pop(env))
                 except ValidationFailed as exc:
                     failed.append(exc)
             if failed:
                 raise ValidationFailed([line for exc in failed for line in exc.lines], sum(exc.count for exc in failed))
-        finally:
-            for pending in checks.values():
-                pending.cancel()
         what = f"{everything[chosen[0]].model.cluster.name}/{', '.join(chosen)}"
         log(f"rendered {len(tree.files)} files for {what} in {time.perf_counter() - started:.2f}s")
 
@@ -329,45 +320,17 @@ def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, stage
 environment_files = layouts.environment_files
 
 
-@dataclass
-class _Validation:
-    pending: parallel.Pending  # the report, as Report.to_json
-    files: dict[str, bytes]
-    started: float
-
-
-def _validation(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
-                parsed: objects.Parsed | None = None) -> _Validation:
-    """The environment's validation report, started: in a forked process (parallel.Pending) when there is much to do
-    (the memo holds neither the report nor the parsed documents of many of its files: a cold run), else computed
-    when asked for, on the documents the review parsed (one change)."""
+def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
+              log: Log, parsed: objects.Parsed | None = None) -> None:
     started = time.perf_counter()
     env = loaded.model.cluster.environment
     files = environment_files(tree.files, env)
     # Keyed by all it reads: the environment's files, the model (waivers, the fields findings point at), which
     # chart files exist, and the CRD schemas.
-    key = memo.digest(inputs.models[env], inputs.charts, inputs.crds, memo.digest_files(files))
-
-    def report() -> dict:
-        return validation.Report.to_json(memo.stage(
-            "validate", key, lambda: validation.validate_files(files, staged, loaded, loaded.model.cluster.kubernetes_version,
-                                                               opts.crds, parsed),
-            validation.Report.to_json, validation.Report.from_json))
-    m = memo.active()
-    if m is None:
-        much = len(files) >= parallel.MIN_ITEMS
-    else:
-        much = not m.has("stage-validate", key) and sum(
-            not m.has("load", data) for path, data in files.items() if path.endswith(".yaml")) >= parallel.MIN_ITEMS
-    return _Validation(parallel.Pending(report, fork=much), files, started)
-
-
-def _validated(opts: Options, loaded: environments.Loaded, check: _Validation, log: Log) -> None:
-    """The report of _validation, told; ValidationFailed on findings."""
-    env = loaded.model.cluster.environment
-    started = check.started if check.pending.forked else time.perf_counter()  # the time it took, not the review's
-    report = validation.Report.from_json(check.pending.result())
-    files = check.files
+    report = memo.stage("validate", memo.digest(inputs.models[env], inputs.charts, inputs.crds, memo.digest_files(files)),
+                        lambda: validation.validate_files(files, staged, loaded, loaded.model.cluster.kubernetes_version,
+                                                          opts.crds, parsed),
+                        validation.Report.to_json, validation.Report.from_json)
     if any(i.check == "capacity" for i in report.issues):
         committed = environment_files(output.read_generated(opts.root), env)
         if any(loaded.plan.layout.owns(p) for p in committed):  # what the change did: against the tree a reviewer compares with

@@ -92,7 +92,9 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     by_source: dict[str, list[Obj]] = {}
     for o in objs:
         by_source.setdefault(o.source, []).append(o)
-    for source, found in _schema_findings(schema, files, by_source).items():
+    unreadable_paths = {path for path, _ in unreadable}
+    schema_found, credentials_found = _file_findings(schema, files, by_source, unreadable_paths)
+    for source, found in schema_found.items():
         for f in found:
             issues.append(issue(by_position[(source, f.doc)], "schema", f.path, f.message))
 
@@ -104,7 +106,7 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
     levels = {ns.name: (ns.labels or {}).get(POD_SECURITY_ENFORCE, "restricted") for ns in index.kind("Namespace")}
     for obj, check, path, message, suffix in policy.pods(manifests, levels):
         issues.append(issue(obj, check, path, message, suffix))
-    for found, trace in _credentials(files, by_source, {path for path, _ in unreadable}):
+    for found, trace in _credentials(credentials_found, by_source):
         traced.setdefault(found, trace)
         issues.append(found)
     if loaded is not None:
@@ -133,64 +135,86 @@ def capacity_since(report: Report, files: dict[str, bytes], loaded: Loaded, comm
     return dataclasses.replace(report, issues=sorted([i for i in report.issues if i.check != "capacity"] + told))
 
 
-def _schema_findings(schema: Validator, files: dict[str, bytes], by_source: dict[str, list[Obj]]
-                     ) -> dict[str, list[SchemaFinding]]:
-    """schema.validate() of the objects of each file, through the memo by the file's bytes and the schemas of its
-    kinds: one lookup per file (a thousand services make 3,000 files and 10,000 objects). The files not in the memo
-    are validated half here, half in a forked process (parallel.halves) when there are many: on a cold render at 1000
-    services, 7 s of CPU that nothing else waits on."""
+def _credential_scanned(path: str, unreadable: set[str]) -> bool:
+    """Every YAML file under rendered/ or argocd/ is scanned for credentials, values files included (an unreadable
+    file is a finding of collect() already)."""
+    return path.startswith(("rendered/", "argocd/")) and path.endswith((".yaml", ".yml")) and path not in unreadable
+
+
+def _file_findings(schema: Validator, files: dict[str, bytes], by_source: dict[str, list[Obj]], unreadable: set[str]
+                   ) -> tuple[dict[str, list[SchemaFinding]], dict[str, list[tuple[int, tuple, str]]]]:
+    """What depends on one file alone: schema.validate() of its objects, and policy.credential_problems of each of
+    its documents (its objects, or every document of a values file, which holds no objects). Each through the memo,
+    keyed by the file's bytes (and the schemas of its kinds): a thousand services make 3,000 files and 10,000 objects.
+    What the memo does not hold is computed half here, half in a forked process when it is much
+    (parallel.halves): on a cold render at 1000 services, 8 s of CPU that nothing else waits on."""
     m = memo.active()
-    out: dict[str, list[SchemaFinding]] = {}
-    todo: list[tuple[str, list[Obj], bytes | None]] = []  # (file, its objects, memo key or None: not to be stored)
-    for source, group in by_source.items():
-        keys = [schema.schema_key(o.doc) for o in group]
-        key = memo.digest(files[source], repr(keys)) if m is not None and None not in keys else None
-        stored = m.lookup("schema-file", key) if key is not None else None  # no schema for a kind: its message lists
-        if stored is not None:  # every kind known, so it is never stored
-            out[source] = [SchemaFinding(source, *found) for found in stored]
-        else:
-            todo.append((source, group, key))
-    for _, group, _ in todo:  # built here, once, so that a forked half finds them built
-        for o in group:
+    schema_out: dict[str, list[SchemaFinding]] = {}
+    credentials_out: dict[str, list[tuple[int, tuple, str]]] = {}
+    todo: list[tuple[str, bytes | None, bool, bytes | None, bool]] = []  # (file, schema key, to do, credentials key, to do)
+    for path in sorted(set(by_source) | {p for p in files if _credential_scanned(p, unreadable)}):
+        schema_key = credentials_key = None
+        schema_todo = credentials_todo = False
+        if path in by_source:
+            keys = [schema.schema_key(o.doc) for o in by_source[path]]
+            # No schema for a kind: its message lists every kind known, so it is never stored.
+            schema_key = memo.digest(files[path], repr(keys)) if m is not None and None not in keys else None
+            stored = m.lookup("schema-file", schema_key) if schema_key is not None else None
+            if stored is not None:
+                schema_out[path] = [SchemaFinding(path, *found) for found in stored]
+            else:
+                schema_todo = True
+        if _credential_scanned(path, unreadable):
+            credentials_key = memo.digest(files[path], "objects" if path in by_source else "all") if m is not None else None
+            stored = m.lookup("credentials-file", credentials_key) if credentials_key is not None else None
+            if stored is not None:
+                credentials_out[path] = [(index, tuple(loc), what) for index, loc, what in stored]
+            else:
+                credentials_todo = True
+        if schema_todo or credentials_todo:
+            todo.append((path, schema_key, schema_todo, credentials_key, credentials_todo))
+    for path, _, schema_todo, _, _ in todo:  # built here, once, so that a forked half finds them built
+        for o in by_source[path] if schema_todo else ():
             if isinstance(o.doc, dict) and isinstance(o.doc.get("apiVersion"), str) and isinstance(o.doc.get("kind"), str):
                 schema.prepare(o.doc["apiVersion"], o.doc["kind"])
 
-    def validate(item: tuple[str, list[Obj], bytes | None]) -> list[list]:
-        source, group, _ = item
-        return [[f.doc, f.kind, f.name, f.path, f.message] for o in group for f in schema.validate(source, o.index, o.doc)]
-    computed = parallel.halves(validate, todo) if len(todo) >= parallel.MIN_ITEMS else [validate(t) for t in todo]
-    for (source, _, key), found in zip(todo, computed):
-        if key is not None:
-            m.misses += 1
-            m.store("schema-file", key, found)
-        out[source] = [SchemaFinding(source, *f) for f in found]
-    return {source: out[source] for source in by_source}
+    def compute(item: tuple) -> list:  # stores what it computed: each process its own half
+        path, schema_key, schema_todo, credentials_key, credentials_todo = item
+        objs = by_source.get(path)
+        schema_found = credentials = None
+        if schema_todo:
+            schema_found = [[f.doc, f.kind, f.name, f.path, f.message] for o in objs
+                            for f in schema.validate(path, o.index, o.doc)]
+            if schema_key is not None:
+                m.misses += 1
+                m.store("schema-file", schema_key, schema_found)
+        if credentials_todo:
+            docs = [(o.index, o.doc) for o in objs] if objs is not None else \
+                enumerate(yamlio.load_all(files[path].decode("utf-8")))
+            credentials = [[index, list(loc), what] for index, doc in docs for loc, what in policy.credential_problems(doc)]
+            if credentials_key is not None:
+                m.misses += 1
+                m.store("credentials-file", credentials_key, credentials)
+        return [schema_found, credentials]
+    for (path, *_), (schema_found, credentials) in zip(todo, parallel.halves(compute, todo)):
+        if schema_found is not None:
+            schema_out[path] = [SchemaFinding(path, *f) for f in schema_found]
+        if credentials is not None:
+            credentials_out[path] = [(index, tuple(loc), what) for index, loc, what in credentials]
+    return {p: schema_out[p] for p in by_source}, {p: credentials_out[p] for p in sorted(credentials_out)}
 
 
-def _credentials(files: dict[str, bytes], by_source: dict[str, list[Obj]],
-                 unreadable: set[str]) -> Iterable[tuple[Issue, tuple]]:
-    """No plaintext credentials anywhere under rendered/ or argocd/, values files included."""
+def _credentials(found: dict[str, list[tuple[int, tuple, str]]], by_source: dict[str, list[Obj]]
+                 ) -> Iterable[tuple[Issue, tuple]]:
+    """No plaintext credentials anywhere under rendered/ or argocd/, values files included (`found`: by file, from
+    _file_findings)."""
     from .errors import format_loc
 
-    for path, data in sorted(files.items()):
-        if not path.startswith(("rendered/", "argocd/")) or not path.endswith((".yaml", ".yml")) or path in unreadable:
-            continue  # an unreadable file is a finding of collect() already
-        objects = path in by_source
-        shown = {o.index: (o.shown, o.app) for o in by_source[path]} if objects else {}
-        for index, loc, what in _credential_problems(path, data, by_source.get(path)):
+    for path, problems in found.items():
+        shown = {o.index: (o.shown, o.app) for o in by_source[path]} if path in by_source else {}
+        for index, loc, what in problems:
             obj_shown, app = shown.get(index, ("values", app_of(path)[2]))
             yield Issue(path, index, "policy.credentials", obj_shown, format_loc(loc), what), (app, ("env",))
-
-
-def _credential_problems(path: str, data: bytes, objs: list[Obj] | None) -> list[tuple[int, tuple, str]]:
-    """policy.credential_problems of each document of one file (its objects, or every document of a values file,
-    which holds no objects), through the memo: they depend on nothing but the file's bytes."""
-    def scan() -> list[list]:
-        docs = [(o.index, o.doc) for o in objs] if objs is not None else enumerate(yamlio.load_all(data.decode("utf-8")))
-        return [[index, list(loc), what] for index, doc in docs for loc, what in policy.credential_problems(doc)]
-    m = memo.active()
-    found = scan() if m is None else m.get("credentials-file", memo.digest(data, "objects" if objs is not None else "all"), scan)
-    return [(index, tuple(loc), what) for index, loc, what in found]
 
 
 def _capacity(objs: list[Obj], loaded: Loaded, before: list[Obj] | None = None) -> Iterable[Issue]:

@@ -59,91 +59,108 @@ def test_an_error_in_this_process_is_raised_and_leaves_no_child(tmp_path):
             os.waitpid(pid, os.WNOHANG)  # reaped already
 
 
-# ---------------------------------------------------------------- a render with its validation forked
+# ---------------------------------------------------------------- a render with its file checks split
 
 
-def _render(root, cache, monkeypatch, min_items: int) -> tuple[list[str], dict[str, bytes] | list[str]]:
+def _render(root, cache, monkeypatch, min_items: int, memo: bool = False) -> tuple[list[str], dict[str, bytes] | list[str]]:
     """(log lines without timings, the tree or the ValidationFailed lines) of a render with parallel.MIN_ITEMS."""
     import re
 
-    from conftest import REPO  # noqa: F401  (the fixture copies it)
-    from generator import output, pipeline
+    from generator import pipeline
     from generator.errors import ValidationFailed
 
     monkeypatch.setattr(parallel, "MIN_ITEMS", min_items)
     log: list[str] = []
     try:
-        pipeline.render_to_disk(pipeline.Options(root=root, values=root / "values", cache=cache, memo=False), log=log.append,
-                                replayed=False)
+        pipeline.render_to_disk(pipeline.Options(root=root, values=root / "values", cache=cache, memo=memo),
+                                log=log.append, replayed=False)
         result: dict[str, bytes] | list[str] = output.read_generated(root)
     except ValidationFailed as exc:
         result = exc.lines
     return [re.sub(r"\d+\.\d\ds", "_s", line) for line in log], result
 
 
-@pytest.mark.parametrize("broken", [False, True])
-def test_a_forked_validation_says_and_writes_what_one_process_does(tmp_path, monkeypatch, broken):
-    """With the thresholds at 2, every environment's validation runs in a forked child (and splits its schema
-    checks again): the same lines, the same tree or the same findings as in one process; without a memo, which
-    would give the second run the first one's report."""
+def _counting_forks(monkeypatch) -> list[int]:
+    forks: list[int] = []
+    real = parallel._fork
+
+    def counting(fn):
+        forks.append(1)
+        return real(fn)
+    monkeypatch.setattr(parallel, "_fork", counting)
+    return forks
+
+
+def _repo(tmp_path, name: str):
     import shutil
 
-    from conftest import REPO, copy_repo, edit
+    from conftest import REPO, copy_repo
 
-    forks: list[bool] = []
-    real = parallel.Pending.__init__
+    root, cache = copy_repo(tmp_path / name), tmp_path / f"cache-{name}"
+    if (REPO / ".cache" / "hydrate").is_dir():  # helm's outputs, so that the renders do not run helm 51 times
+        shutil.copytree(REPO / ".cache" / "hydrate", cache / "hydrate")
+    return root, cache
 
-    def counting(self, fn, fork):
-        real(self, fn, fork)
-        forks.append(self.forked)
-    monkeypatch.setattr(parallel.Pending, "__init__", counting)
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_split_file_checks_say_and_write_what_one_process_does(tmp_path, monkeypatch, broken):
+    """With the threshold at 2, every environment's schema and credential checks are split with a forked child: the
+    same lines, the same tree or the same findings (a schema error, a plaintext credential) as in one process; without
+    a memo, which would give the second run the first one's results."""
+    from conftest import REPO, edit
+
+    forks = _counting_forks(monkeypatch)
     results = []
-    for name, min_items in (("alone", 10**9), ("forked", 2)):
-        root = copy_repo(tmp_path / name)
+    for name, min_items in (("alone", 10**9), ("split", 2)):
+        root, cache = _repo(tmp_path, name)
         if broken:
             edit(root / "charts" / "api" / "templates" / "poddisruptionbudget.yaml", "  minAvailable:", "  minAvailble:")
-        cache = tmp_path / f"cache-{name}"
-        if (REPO / ".cache" / "hydrate").is_dir():  # helm's outputs, so that the renders do not run helm 51 times
-            shutil.copytree(REPO / ".cache" / "hydrate", cache / "hydrate")
+            edit(root / "values" / "services.yaml", "    env:\n      CELERY_DEFAULT_EXCHANGE: tasks\n",
+                 "    env:\n      CELERY_DEFAULT_EXCHANGE: tasks\n      BROKER_URL: amqp://eco:hunter2@rabbitmq:5672/\n")
         results.append(_render(root, cache, monkeypatch, min_items))
-    assert forks == [False] * 3 + [True] * 3  # dev, staging, prod: in this process, then each in a child
+        # Split: each of dev, staging and prod at least once (the parse of its files, their checks).
+        assert (len(forks) == 0) if name == "alone" else (len(forks) >= 3)
     assert results[0] == results[1]
     if broken:
         assert any("minAvailble" in line for line in results[0][1])
+        assert any("[policy.credentials]" in line for line in results[0][1])
     else:
-        assert results[0][1] == {p: b for p, b in output.read_generated(REPO).items()}
+        assert results[0][1] == output.read_generated(REPO)
 
 
-def test_with_a_memo_only_a_validation_with_much_to_parse_is_forked(tmp_path, monkeypatch):
-    """A cold run (nothing parsed in the memo) forks each environment's validation; a change to one app leaves a
-    handful of files to parse, so its validation runs here on the review's documents; nothing changed: no validation."""
-    import shutil
+def test_with_a_memo_only_much_to_check_is_split(tmp_path, monkeypatch):
+    """A cold run splits each environment's parse and file checks; a change to one app leaves a few files to parse
+    and check, done here; nothing changed: nothing to do."""
+    from conftest import edit
 
-    from conftest import REPO, copy_repo, edit
-    from generator import pipeline
-
-    forks: list[bool] = []
-    real = parallel.Pending.__init__
-
-    def counting(self, fn, fork):
-        real(self, fn, fork)
-        forks.append(self.forked)
-    monkeypatch.setattr(parallel.Pending, "__init__", counting)
-    monkeypatch.setattr(parallel, "MIN_ITEMS", 20)  # an environment of Eco² has about 70 files
-    root, cache = copy_repo(tmp_path / "repo"), tmp_path / "cache"
-    if (REPO / ".cache" / "hydrate").is_dir():
-        shutil.copytree(REPO / ".cache" / "hydrate", cache / "hydrate")
-
-    def render() -> None:
-        pipeline.render_to_disk(pipeline.Options(root=root, values=root / "values", cache=cache), log=lambda _: None,
-                                replayed=False)
-    render()
-    assert forks == [True] * 3
-    forks.clear()
+    forks = _counting_forks(monkeypatch)
+    root, cache = _repo(tmp_path, "repo")
+    _render(root, cache, monkeypatch, 20, memo=True)  # an environment of Eco² has about 70 files
+    cold = len(forks)
+    assert cold >= 3
     edit(root / "values" / "services.yaml", "image: {repository: ghcr.io/eco2-team/waste-api, tag: v0.6.0}",
          "image: {repository: ghcr.io/eco2-team/waste-api, tag: v0.6.1}")
-    render()
-    assert forks == [False] * 3
-    forks.clear()
-    render()
-    assert forks == [False] * 3
+    for _ in range(2):  # one change, then none
+        _render(root, cache, monkeypatch, 20, memo=True)
+        assert len(forks) == cold
+
+
+def test_load_new_parses_what_the_memo_lacks_half_in_a_child_with_the_same_errors(tmp_path, monkeypatch):
+    import yaml
+
+    from generator import memo, yamlio
+
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 2)
+    datas = [f"a: {i}\n---\nb: [{i}]\n".encode() for i in range(6)] + [b"a: [1\n", b"\xff: x\n"]
+    with pytest.raises(yaml.YAMLError) as bad:  # as collect() parses it in this process
+        yamlio.load_all("a: [1\n")
+    with pytest.raises(UnicodeDecodeError) as undecodable:
+        b"\xff: x\n".decode("utf-8")
+    forks = _counting_forks(monkeypatch)
+    got = yamlio.load_new(datas)
+    assert len(forks) == 1
+    assert got == {**{d: yamlio.load_all(d.decode()) for d in datas[:6]},
+                   b"a: [1\n": " ".join(str(bad.value).split()), b"\xff: x\n": " ".join(str(undecodable.value).split())}
+    with memo.using(memo.Memo(tmp_path / "memo")):
+        yamlio.load_all(datas[0].decode())  # now in the memo: left out
+        assert set(yamlio.load_new(datas)) == set(datas[1:])
