@@ -16,7 +16,9 @@ directory of that run (only tools/ is linked to the repository's, so helm is not
 5. `check`, 6. `validate`, 7. `diff --base HEAD` (the working tree against the commit of step 3);
 8. the baseline: `helm template` once for every rendered/<env>/apps/*.yaml, with the chart, release, namespace,
    value files, --kube-version, --api-versions, --include-crds and --skip-tests the Application gives (as
-   generator/hydrate.py derives them), output to files; sequentially, and 2 at a time.
+   generator/hydrate.py derives them), output to files; sequentially, and 2 at a time;
+9. `render`, cold, again: the model after step 4 in a fresh copy with an empty cache, right after the loops (the
+   speed of a shared machine drifts over minutes; the two cold renders bracket the loops).
 
 Per step: CPU seconds (user + sys of the process and every child it waited for, from wait4), wall seconds, and max
 RSS (the largest process of that tree: the kernel's maxrss of a reaped process covers its reaped children; each
@@ -241,6 +243,18 @@ def bench_n(n: int, keep: bool, profile: bool) -> tuple[list[Sample], list[str],
             samples.append(sample)
             print(f"  N={n} {sample.step}: {sample.cpu:.1f}s CPU, {sample.wall:.1f}s wall ({sample.note})",
                   file=sys.stderr, flush=True)
+        # The speed of a shared machine drifts over minutes: a second cold render, right after the loops, in a fresh
+        # copy with a fresh cache, shows how much of a ratio is the machine.
+        again, again_cache = tmp / "again", tmp / "again-cache"
+        again.mkdir()
+        again_cache.mkdir()
+        shutil.copytree(root / "values", again / "values")
+        shutil.copytree(REPO / "charts", again / "charts", symlinks=True)
+        if (REPO / ".cache" / "tools").is_dir():
+            (again_cache / "tools").symlink_to(REPO / ".cache" / "tools")
+        env["ECO2_CACHE"] = str(again_cache)
+        step("render, cold, again after the loops", ["render", "--root", str(again)])
+        env["ECO2_CACHE"] = str(cache)
     profiled = None
     if ok and profile:
         prof = tmp / "render.prof"
