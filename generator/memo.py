@@ -106,8 +106,8 @@ class Memo:
         unchanged (str keys, no tuples); compute() may signal that one does not by raising Unstorable.
 
         stored_form=True: a computed result is returned as a lookup would give it, decoded from the stored JSON (equal,
-        but JSON decoding shares each mapping key's string: parsed manifests kept for a whole run take 15 % less
-        memory than PyYAML's objects, 46 MiB at 1000 services)."""
+        but JSON decoding shares each mapping key's string: with PyYAML's objects kept for the review and the
+        validation, a cold render at 1000 services peaked at 304 MiB, with these at 276 MiB)."""
         value = self.lookup(stage, key)
         if value is not None:
             return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any, BinaryIO, Callable, Sequence, TypeVar
 
@@ -60,8 +61,12 @@ def _receive(pid: int, pipe: BinaryIO) -> tuple[bool, Any]:
 
 
 def _abandon(pid: int, pipe: BinaryIO) -> None:
-    """On an error here: close the pipe (a child blocked on it gets EPIPE and exits) and reap the child."""
+    """On an error here (Ctrl-C included): stop the child, whatever it is doing, and reap it."""
     pipe.close()
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     os.waitpid(pid, 0)
 
 
@@ -91,7 +96,6 @@ def _die_with_parent() -> None:
     behind holding the checkout's lock it inherited."""
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
     except (OSError, AttributeError):

@@ -59,6 +59,23 @@ def test_an_error_in_this_process_is_raised_and_leaves_no_child(tmp_path):
             os.waitpid(pid, os.WNOHANG)  # reaped already
 
 
+def test_an_error_in_this_process_stops_a_child_still_computing():
+    """Ctrl-C (or any error) here does not wait for the child's half: the child is killed and reaped."""
+    import time
+
+    parent = os.getpid()
+
+    def fn(i):
+        if os.getpid() == parent:
+            raise KeyboardInterrupt
+        time.sleep(60)
+        return i
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        parallel.halves(fn, list(range(4)), min_items=2)
+    assert time.monotonic() - started < 20
+
+
 # ---------------------------------------------------------------- a render with its file checks split
 
 

@@ -42,6 +42,12 @@ def test_an_edit_of_one_scalar_is_proven(before: str, after: str):
     ("a: {repository: r, tag: 1.0.0}\n", "a: {repository: r, tag: 1.0.0}\n", "nothing changed"),
     ("a: {repository: r, tag: 1.0.0}\n", "a: {repository: r, tag: [v1.0.1}\n", "the edit breaks the YAML"),
     ("base: &b {x: 1}\na: {<<: *b, tag: 1.0.0}\n", "base: &b {x: 1}\na: {<<: *b, tag: v1.0.1}\n", "a merge key"),
+    ("a: {<<: {x: 1}, tag: 1.0.0}\n", "a: {<<: {x: 1}, tag: v1.0.1}\n", "a merge key without an alias"),
+    ("a: {repository: r, tag: &t 1.0.0}\n", "a: {repository: r, tag: &u v1.0.1}\n", "its anchor changed"),
+    ("a: {repository: r, tag: !a 1.0.0}\n", "a: {repository: r, tag: !b v1.0.1}\n", "its tag changed"),
+    ("a: {repository: r, tag: '1.0.0'}\n", 'a: {repository: r, tag: "v1.0.1"}\n', "its quotes changed"),
+    ("a: {repository: r, tag: 1.0.0}\nb: {tag: 1.0.0}\n", "a: {repository: r, tag: v1.0.1}\nb: {tag: v1.0.1}\n",
+     "the same change twice"),
 ])
 def test_anything_else_is_not(before: str, after: str, why: str):
     assert not setimage._means_only(before, after, OLD, {"tag": "v1.0.1"}), why
@@ -53,6 +59,23 @@ def test_a_plain_value_that_would_not_read_as_a_string_is_not():
                                     {"tag": "16.10"})
     assert setimage._means_only("a: {repository: r, tag: '1.0.0'}\n", "a: {repository: r, tag: '16.10'}\n", OLD,
                                 {"tag": "16.10"})
+
+
+def test_a_plain_value_must_read_back_in_flow_and_in_block_context():
+    """The event stream does not say which context the scalar is in: a plain value is proven only if it reads back
+    as the string in both (`a,b` does in a block mapping, not in a flow one)."""
+    assert not setimage._means_only("a:\n  repository: r\n  tag: 1.0.0\n", "a:\n  repository: r\n  tag: a,b\n",
+                                    OLD, {"tag": "a,b"})
+    assert setimage._means_only("a:\n  repository: r\n  tag: 1.0.0\n", "a:\n  repository: r\n  tag: 'a,b'\n",
+                                OLD, {"tag": "a,b"}) is False  # quotes changed: not the same style
+    assert setimage._means_only("a:\n  repository: r\n  tag: '1.0.0'\n", "a:\n  repository: r\n  tag: 'a,b'\n",
+                                OLD, {"tag": "a,b"})
+
+
+def test_a_field_without_an_old_value_is_not():
+    """Nothing to compare the old scalar with: read in full (streams of equal length included)."""
+    assert not setimage._means_only("a: {repository: r, tag: 1.0.0}\n", "a: {repository: r, tag: v1.0.1}\n",
+                                    {"tag": None}, {"tag": "v1.0.1"})
 
 
 def test_a_field_not_written_before_is_not():
