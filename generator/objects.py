@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterator
 
-import yaml
-
 from . import layout, yamlio
 
 # Built-in kinds without a namespace (CRDs say their own scope).
@@ -234,11 +232,8 @@ def collect(files: dict[str, bytes], shared: Parsed | None = None) -> tuple[list
         env, directory, app = app_of(path)
         docs = shared.get(data) if shared is not None else None
         if docs is None:
-            try:
-                docs = new[data] if data in new else yamlio.load_all(data.decode("utf-8"))
-            except (UnicodeDecodeError, yaml.YAMLError) as exc:  # reported as a finding, not a crash
-                docs = " ".join(str(exc).split())
-            if isinstance(docs, str):
+            docs = new[data] if data in new else yamlio.documents(data)
+            if isinstance(docs, str):  # reported as a finding, not a crash
                 errors.append((path, f"does not parse as YAML: {docs}"))
                 continue
             if shared is not None:

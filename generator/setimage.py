@@ -356,8 +356,7 @@ def _means_only(before: str, after: str, old: dict[str, str | None], wanted: dic
 
 
 def _validate_copy(values_dir: Path, name: str, after: bytes, display_dir: str, component: str,
-                   wanted: dict[str, str], image_loc: Loc, old: loader.Source, image: Image | None = None,
-                   before: bytes | None = None) -> None:
+                   wanted: dict[str, str], image_loc: Loc, old: loader.Source, image: Image, before: bytes) -> None:
     """Read the whole model with the edited file in a scratch copy, once: it must mean what it meant but for the
     image, and every type and cross-check must still hold. Under a memo (set_image), that read is the one the
     render after it finds there.
@@ -374,8 +373,7 @@ def _validate_copy(values_dir: Path, name: str, after: bytes, display_dir: str, 
         if (values_dir / environments.OVERLAY_DIR).is_dir():  # and the overlays: every environment must still hold
             shutil.copytree(values_dir / environments.OVERLAY_DIR, scratch / environments.OVERLAY_DIR)
         (scratch / name).write_bytes(after)
-        if image is not None and before is not None and _means_only(
-                before.decode("utf-8"), after.decode("utf-8"), {f: getattr(image, f) for f in wanted}, wanted):
+        if _means_only(before.decode("utf-8"), after.decode("utf-8"), {f: getattr(image, f) for f in wanted}, wanted):
             loader.remember_read(scratch, display_dir, _with(old.data, image_loc, wanted), old.files)
         read = loader.read_sections(scratch, display_dir)  # problems name values/<file> as if it were the real one
         _only_image_changed(read, old, image_loc, wanted)

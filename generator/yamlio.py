@@ -82,13 +82,15 @@ def load_new(datas: list[bytes]) -> dict[bytes, list[Any] | str]:
 
     m = memo.active()
     todo = sorted({d for d in datas if m is None or not m.has("load", d)}) if len(datas) >= parallel.MIN_ITEMS else []
+    return dict(zip(todo, parallel.halves(documents, todo)))
 
-    def one(data: bytes) -> list[Any] | str:
-        try:
-            return load_all(data.decode("utf-8"))
-        except (UnicodeDecodeError, yaml.YAMLError) as exc:
-            return " ".join(str(exc).split())
-    return dict(zip(todo, parallel.halves(one, todo)))
+
+def documents(data: bytes) -> list[Any] | str:
+    """load_all of a file's bytes, or the message of the error it does not parse with (a finding, not a crash)."""
+    try:
+        return load_all(data.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        return " ".join(str(exc).split())
 
 
 def _parse(text: str) -> list[Any]:

@@ -28,7 +28,7 @@ def read(values: Path):
     ('a: {repository: r, tag: "1.0.0"}\nb: 1.0.0\n', 'a: {repository: r, tag: "v1.0.1"}\nb: 1.0.0\n'),
 ])
 def test_an_edit_of_one_scalar_is_proven(before: str, after: str):
-    assert setimage._means_only(before, after, OLD | {}, {"tag": "v1.0.1"})
+    assert setimage._means_only(before, after, OLD, {"tag": "v1.0.1"})
 
 
 @pytest.mark.parametrize("before,after,why", [
