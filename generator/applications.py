@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import labels, resolve
+from . import kinds, labels, resolve
 from .helmvalues import local_chart
 from .plan import Plan
 from .model import IN_CLUSTER, ApiService, Model
@@ -56,23 +56,10 @@ def _sync_policy(model: Model, *options: str) -> dict[str, Any]:
     }
 
 
-# Webhook CA bundles that are not in git: patched into the webhook configurations at run time
-# (kube-prometheus-stack's certgen Job) or generated anew by helm at every render (genCA).
-_CA_BUNDLES = ".webhooks[]?.clientConfig.caBundle"
-
-
 def _generated(comp: Component) -> list[dict[str, Any]]:
     """Fields an upstream chart makes at render or run time; rendered/ shows a placeholder, Argo CD keeps the live value."""
-    if comp.kind == resolve.KUBE_PROMETHEUS_STACK:
-        return [{"group": "admissionregistration.k8s.io", "kind": kind, "name": f"{comp.name}-admission",
-                 "jqPathExpressions": [_CA_BUNDLES]}
-                for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")]
-    if comp.kind == resolve.AWS_LOAD_BALANCER_CONTROLLER and comp.spec.webhook_certificate == "generated-at-sync":  # type: ignore[attr-defined]
-        return [{"group": "", "kind": "Secret", "name": "aws-load-balancer-tls", "jsonPointers": ["/data"]}] + [
-            {"group": "admissionregistration.k8s.io", "kind": kind, "name": "aws-load-balancer-webhook",
-             "jqPathExpressions": [_CA_BUNDLES]}
-            for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")]
-    return []
+    kind = kinds.of(comp.kind)
+    return kind.generated(comp.name, comp.spec) if kind else []
 
 
 def ignore_differences(plan: Plan, comp: Component) -> list[dict[str, Any]]:

@@ -284,80 +284,7 @@ class InfraAlerts(Strict):
     for_: str = Field(alias="for")
 
 
-class RabbitExchange(Strict):
-    """An entry of RabbitMQ's definitions.json (its field names are snake_case upstream)."""
-
-    name: str
-    vhost: str
-    type: str
-    durable: bool
-    auto_delete: bool = Field(alias="auto_delete")
-    internal: bool
-    arguments: dict[str, Union[int, str]]
-
-
-class RabbitQueue(Strict):
-    name: str
-    vhost: str
-    durable: bool
-    auto_delete: bool = Field(alias="auto_delete")
-    arguments: dict[str, Union[int, str]]
-
-
-class RabbitBinding(Strict):
-    source: str
-    vhost: str
-    destination: str
-    destination_type: Literal["queue", "exchange"] = Field(alias="destination_type")
-    routing_key: str = Field(alias="routing_key")
-    arguments: dict[str, Union[int, str]]
-
-
-class RabbitDefinitions(Strict):
-    vhosts: list[dict[str, str]]
-    exchanges: list[RabbitExchange]
-    queues: list[RabbitQueue]
-    bindings: list[RabbitBinding]
-
-
-class QueueAlert(Strict):
-    queue: str
-    ready_above: Pos
-
-
-class RabbitAlerts(InfraAlerts):
-    queues: list[QueueAlert]
-
-
-class RabbitMQValues(Common):
-    storage: Storage
-    credentials_secret: str
-    amqp_port: Port
-    management_port: Port
-    metrics_port: Port
-    plugins: list[str]
-    definitions: RabbitDefinitions
-    alerts: RabbitAlerts
-
-
-class PostgreSQLValues(Common):
-    storage: Storage
-    credentials_secret: str
-    port: Port
-    databases: list[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]]
-    exporter: Exporter
-    alerts: InfraAlerts
-
-
-class RedisValues(Common):
-    storage: Storage
-    credentials_secret: str
-    port: Port
-    maxmemory_bytes: Pos
-    maxmemory_policy: str
-    databases: dict[str, Annotated[int, Field(ge=0, le=15)]]
-    exporter: Exporter
-    alerts: InfraAlerts
+# The values of each kind's local chart (rabbitmq, postgresql, redis) are in its module under generator/kinds/.
 
 
 # ---------------------------------------------------------------- platform
@@ -372,13 +299,3 @@ class NamespaceValues(Strict):
 class PlatformValues(Strict):
     part_of: str
     namespaces: list[NamespaceValues]
-
-
-CHARTS: dict[str, type[Strict]] = {
-    "api": ApiValues,
-    "worker": WorkerValues,
-    "rabbitmq": RabbitMQValues,
-    "postgresql": PostgreSQLValues,
-    "redis": RedisValues,
-    "platform": PlatformValues,
-}

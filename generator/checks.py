@@ -9,12 +9,12 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Iterator
 
-from . import resolve
+from . import kinds, resolve
 from .errors import Finding
-from .model import (
-    CanaryPolicy, Grafana, Model, Monitoring, RabbitMQ, Redis, StatefulInfra,
-)
-from .quantity import memory_bytes
+from .kinds.kube_prometheus_stack import KIND as MONITORING
+from .kinds.postgresql import KIND as POSTGRESQL
+from .kinds.rabbitmq import RabbitMQ
+from .model import CanaryPolicy, Model
 
 Rule = Callable[[Model], Iterator[Finding]]
 
@@ -71,10 +71,10 @@ def projects_and_namespaces_exist(model: Model) -> Iterator[Finding]:
         if comp.namespace is not None and comp.namespace not in model.platform.namespaces:
             yield Finding(comp.loc + ("namespace",),
                           f"namespace {comp.namespace!r} is not in platform.namespaces ({_hint(comp.namespace, model.platform.namespaces)})")
-        if isinstance(comp.spec, Monitoring) and comp.spec.node_exporter.namespace not in model.platform.namespaces:
-            ns = comp.spec.node_exporter.namespace
-            yield Finding(comp.loc + ("nodeExporter", "namespace"),
-                          f"namespace {ns!r} is not in platform.namespaces ({_hint(ns, model.platform.namespaces)})")
+        kind = kinds.of(comp.kind)
+        for loc, ns in kind.namespace_fields(comp.spec, comp.loc) if kind else []:
+            if ns not in model.platform.namespaces:
+                yield Finding(loc, f"namespace {ns!r} is not in platform.namespaces ({_hint(ns, model.platform.namespaces)})")
 
 
 def dependencies_exist(model: Model) -> Iterator[Finding]:
@@ -107,15 +107,9 @@ def secrets_exist(model: Model) -> Iterator[Finding]:
             yield from _secret_ref(model, loc + ("secretEnv", env, "secret"), ref.secret, ref.key, wl.namespace,
                                    loc + ("secretEnv", env, "key"))
     for name, infra in model.infra.items():
-        if isinstance(infra, StatefulInfra):
-            keys = ["password"] if isinstance(infra, Redis) else ["username", "password"]
-            for key in keys:
-                yield from _secret_ref(model, ("infra", name, "credentialsSecret"), infra.credentials_secret, key, infra.namespace)
-        if isinstance(infra, Monitoring):
-            g: Grafana = infra.grafana
-            for field, key in (("adminUserKey", g.admin_user_key), ("adminPasswordKey", g.admin_password_key)):
-                yield from _secret_ref(model, ("infra", name, "grafana", "adminSecret"), g.admin_secret, key, infra.namespace,
-                                       ("infra", name, "grafana", field))
+        kind = kinds.of(infra.type)
+        for loc, secret, key, key_loc in kind.secrets(name, infra) if kind else []:
+            yield from _secret_ref(model, loc, secret, key, infra.namespace, key_loc)
     for name, secret in model.secrets.items():
         for i, ns in enumerate(secret.namespaces):
             if ns not in model.platform.namespaces:
@@ -123,7 +117,7 @@ def secrets_exist(model: Model) -> Iterator[Finding]:
 
 
 def databases_have_a_server(model: Model) -> Iterator[Finding]:
-    servers = {c.name for c in resolve.of_kind(model, resolve.POSTGRESQL)}
+    servers = {c.name for c in resolve.of_kind(model, POSTGRESQL.name)}
     for _, loc, wl in resolve.workloads(model):
         if wl.database is not None and not servers & set(wl.depends_on):
             yield Finding(loc + ("database",), f"uses database {wl.database!r} but dependsOn names no PostgreSQL "
@@ -240,7 +234,7 @@ def canaries(model: Model) -> Iterator[Finding]:
         if policy.analysis is None:
             yield Finding(loc, "a canary needs an analysis (delivery.canary.analysis or its own); without one a bad "
                                "version is promoted on time alone")
-        if policy.analysis is not None and not resolve.of_kind(model, resolve.KUBE_PROMETHEUS_STACK):
+        if policy.analysis is not None and not resolve.of_kind(model, MONITORING.name):
             yield Finding(loc + ("strategy",), "the canary analysis queries Prometheus, but infra has no kube-prometheus-stack")
 
 
@@ -332,28 +326,20 @@ def acyclic_dependencies(model: Model) -> Iterator[Finding]:
 # ---------------------------------------------------------------- infra details
 
 
-def redis_memory(model: Model) -> Iterator[Finding]:
-    for name, infra in model.infra.items():
-        if isinstance(infra, Redis) and memory_bytes(infra.maxmemory) >= memory_bytes(infra.resources.limits.memory):
-            yield Finding(("infra", name, "maxmemory"), f"maxmemory {infra.maxmemory} must stay below the memory limit "
-                                                        f"{infra.resources.limits.memory} (the OOM killer would strike first)")
+def kind_rules(model: Model) -> Iterator[Finding]:
+    """The rules a kind of component declares for its own entries (generator/kinds/), in the registry's order."""
+    for comp in resolve.components(model):
+        kind = kinds.of(comp.kind)
+        for rule in kind.checks if kind else ():
+            yield from rule(model, comp.name, comp.spec)
 
 
-def single_database_server(model: Model) -> Iterator[Finding]:
-    for kind in (resolve.POSTGRESQL, *resolve.UPSTREAM_KINDS):
-        found = resolve.of_kind(model, kind)
-        for extra in found[1:]:
-            yield Finding(extra.loc, f"only one {kind} component is supported (first: {found[0].name})")
-
-
-def redis_databases_unique(model: Model) -> Iterator[Finding]:
-    for name, infra in model.infra.items():
-        if isinstance(infra, Redis):
-            seen: dict[int, str] = {}
-            for what, index in infra.databases.items():
-                if index in seen:
-                    yield Finding(("infra", name, "databases", what), f"index {index} is already used by {seen[index]}")
-                seen.setdefault(index, what)
+def single_of_a_kind(model: Model) -> Iterator[Finding]:
+    for kind in kinds.KINDS:
+        if kind.single:
+            found = resolve.of_kind(model, kind.name)
+            for extra in found[1:]:
+                yield Finding(extra.loc, f"only one {kind.name} component is supported (first: {found[0].name})")
 
 
 # Every rule, in the order it runs. A list rather than a registering decorator: mutmut (make mutation) does not
@@ -372,7 +358,6 @@ RULES: list[Rule] = [
     canaries,
     capabilities_provided,
     acyclic_dependencies,
-    redis_memory,
-    single_database_server,
-    redis_databases_unique,
+    kind_rules,
+    single_of_a_kind,
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .chartvalues import CHARTS
+from .helmvalues import chart_values
 from .model import SECTIONS, Model
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -62,7 +62,7 @@ def overlay_schema() -> dict[str, Any]:
 
 
 def chart_schema(chart: str) -> dict[str, Any]:
-    schema = _schema(CHARTS[chart], f"Values of the {chart} chart",
+    schema = _schema(chart_values()[chart], f"Values of the {chart} chart",
                      "Generated from generator/chartvalues.py by `make render`; do not edit.")
     schema["properties"] = {**schema["properties"], **HELM_ADDED_KEYS}
     return schema

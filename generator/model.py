@@ -8,9 +8,9 @@ rules that span objects (references, capacity, graphs) live in `checks.py`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
 
 from .quantity import cpu_millis, memory_bytes
@@ -517,88 +517,26 @@ class StatefulInfra(Infra):
     credentials_secret: Name
 
 
-class RabbitMQ(StatefulInfra):
-    type: Literal["rabbitmq"]
-    plugins: list[Annotated[str, Field(pattern=r"^rabbitmq_[a-z_]+$")]]
-    amqp_port: Port = 5672
-    management_port: Port = 15672
-    metrics_port: Port = 15692
+# The kinds of infra component (rabbitmq, postgresql, redis, kube-prometheus-stack) are in generator/kinds/.
+
+class _Kinds:
+    """The union of the model classes of every kind of one section, told apart by `type`: resolved from the registry
+    (generator/kinds/) when pydantic first builds the schema of the model, because every kind module builds on the
+    classes of this one (the classes that hold a union defer their schema with defer_build)."""
+
+    def __init__(self, section: str):
+        self.section = section
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        from .kinds import registry  # noqa: PLC0415  (see the docstring)
+
+        classes = tuple(k.model for k in registry.in_section(self.section))
+        return handler.generate_schema(Annotated[Union[classes], Field(discriminator="type")])  # type: ignore[valid-type]
 
 
-class PostgreSQL(StatefulInfra):
-    type: Literal["postgresql"]
-    port: Port = 5432
-    exporter: Exporter
+InfraComponent = Annotated[object, _Kinds("infra")]
+ControllerComponent = Annotated[object, _Kinds("controllers")]
 
-
-class Redis(StatefulInfra):
-    type: Literal["redis"]
-    port: Port = 6379
-    maxmemory: Memory
-    maxmemory_policy: Literal["noeviction", "allkeys-lru", "volatile-lru", "allkeys-lfu", "volatile-lfu"]
-    databases: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], Annotated[int, Field(ge=0, le=15)]]
-    """What each logical database index holds."""
-    exporter: Exporter
-
-
-class PodSpecPart(Strict):
-    resources: Resources
-
-
-class StoredPart(PodSpecPart):
-    storage: Storage
-
-
-class Prometheus(StoredPart):
-    retention: Duration | Annotated[str, Field(pattern=r"^[0-9]+d$")]
-    retention_size: Annotated[str, Field(pattern=r"^[0-9]+(MB|GB|TB)$")]
-
-
-class Grafana(StoredPart):
-    sidecar_resources: Resources
-    """Each of the dashboard and datasource sidecars."""
-    admin_secret: Name
-    admin_user_key: str = "admin-user"
-    admin_password_key: str = "admin-password"
-
-
-class NodeExporter(PodSpecPart):
-    namespace: Name
-    """Its own namespace: hostNetwork, hostPID and hostPath need Pod Security `privileged`."""
-
-
-class Thresholds(Strict):
-    """Alert thresholds; every rule fires after `for` of sustained breach."""
-
-    for_: Duration = Field("5m", alias="for")
-    api_error_ratio: Annotated[float, Field(gt=0, lt=1)]
-    api_latency_p95_seconds: Annotated[float, Field(gt=0)]
-    worker_failure_ratio: Annotated[float, Field(gt=0, lt=1)]
-    queue_ready: PositiveInt
-    node_cpu_ratio: Annotated[float, Field(gt=0, lt=1)]
-    node_memory_ratio: Annotated[float, Field(gt=0, lt=1)]
-    node_disk_ratio: Annotated[float, Field(gt=0, lt=1)]
-
-
-class Monitoring(Infra):
-    type: Literal["kube-prometheus-stack"]
-    chart: Annotated[UpstreamChart, Release]
-    prometheus: Prometheus
-    alertmanager: StoredPart
-    grafana: Grafana
-    operator: PodSpecPart
-    admission_jobs: PodSpecPart
-    config_reloader: PodSpecPart
-    """The sidecar (and init container) the operator adds to the Prometheus and Alertmanager pods."""
-    """The hook Jobs that make and patch the operator's webhook certificate at every sync."""
-    kube_state_metrics: PodSpecPart
-    node_exporter: NodeExporter
-    """Runs on every node."""
-    thresholds: Thresholds
-    project: Name = "platform"
-
-
-InfraComponent = Annotated[Union[RabbitMQ, PostgreSQL, Redis, Monitoring], Field(discriminator="type")]
 
 
 # ---------------------------------------------------------------- platform
@@ -633,47 +571,8 @@ class Controller(Strict):
     project: Name = "platform"
 
 
-class ArgoRollouts(Controller):
-    type: Literal["argo-rollouts"]
-
-
-class AwsLoadBalancerController(Controller):
-    """Reconciles the ALB Ingresses (and the canaries' traffic split); provides the ingress class of platform.ingress."""
-
-    type: Literal["aws-load-balancer-controller"]
-    webhook_certificate: Literal["generated-at-sync"] = "generated-at-sync"
-    """How the admission webhooks get their TLS certificate. `generated-at-sync`: the chart's genCA, run by Argo CD
-    at every render; the Application ignores the generated fields and rendered/ shows a placeholder."""
-
-
-class StorageClassSpec(Strict):
-    volume_type: Literal["gp3", "gp2", "io1", "io2", "st1", "sc1"]
-    encrypted: bool = True
-    reclaim_policy: Literal["Delete", "Retain"] = "Delete"
-    allow_volume_expansion: bool = True
-    default: bool = False
-    """The class a PersistentVolumeClaim without storageClassName gets."""
-
-
-class AwsEbsCsiDriver(Controller):
-    """EBS volumes for PersistentVolumeClaims; provides the storage classes listed here.
-
-    `resources` apply to every container of the controller and of the per-node plugin."""
-
-    type: Literal["aws-ebs-csi-driver"]
-    storage_classes: Annotated[dict[Name, StorageClassSpec], Field(min_length=1)]
-
-
-class MetricsServer(Controller):
-    """Serves the resource metrics API (metrics.k8s.io) that HorizontalPodAutoscalers read."""
-
-    type: Literal["metrics-server"]
-    kubelet_insecure_tls: bool
-    """kubeadm's kubelets serve self-signed certificates: true skips their verification (else sign them)."""
-
-
-ControllerComponent = Annotated[
-    Union[ArgoRollouts, AwsLoadBalancerController, AwsEbsCsiDriver, MetricsServer], Field(discriminator="type")]
+# The kinds of controller (argo-rollouts, aws-load-balancer-controller, aws-ebs-csi-driver, metrics-server) are in
+# generator/kinds/ (ControllerComponent above).
 
 
 ApiKind = Annotated[str, Field(pattern=r"^([a-z0-9.-]+/)?v[0-9a-z]+/[A-Z][A-Za-z0-9]*$")]
@@ -711,6 +610,8 @@ class ArgoCD(Strict):
 
 
 class Platform(Strict):
+    model_config = ConfigDict(defer_build=True)  # its controllers' union comes from the kinds (_Kinds)
+
     app: Name = "platform"
     """The Application that creates namespaces and their default-deny policies."""
     destination_namespace: Name = "default"
@@ -750,6 +651,8 @@ SECTIONS = (
 
 class Model(Strict):
     """The whole platform. Each top-level key lives in exactly one file of values/."""
+
+    model_config = ConfigDict(defer_build=True)  # the unions of infra and controllers come from the kinds (_Kinds)
 
     environments: list[Name] = []
     """The environments, in promotion order (a release reaches the first, then each next one); each is the base

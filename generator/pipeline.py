@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import capacity, charts, environments, hydrate, layout as layouts, memo, objects, orphans, output, overview, policy, render, replay, validation, yamlio
+from . import capacity, charts, environments, helmvalues, hydrate, layout as layouts, memo, objects, orphans, output, overview, policy, render, replay, validation, yamlio
 from .errors import UsageError, ValidationFailed, format_loc
 from .layout import Layout
 from .options import Options
@@ -161,9 +161,7 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
 
 def _build(envs: dict[str, environments.Loaded], charts_dir: Path, inputs: Inputs) -> output.Tree:
     """render.build, keyed by the model and which local charts exist (it writes a values schema for each)."""
-    from .chartvalues import CHARTS
-
-    present = [c for c in CHARTS if (charts_dir / c / "Chart.yaml").is_file()]
+    present = [c for c in helmvalues.chart_values() if (charts_dir / c / "Chart.yaml").is_file()]
     return memo.stage("build", memo.digest(inputs.everything, *present), lambda: render.build(envs, charts_dir),
                       lambda tree: {"files": {p: b.decode("utf-8") for p, b in tree.files.items()},
                                     "managed": sorted(tree.managed_files)},

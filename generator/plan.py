@@ -16,10 +16,16 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Union
 
+from typing import TYPE_CHECKING
+
 from . import resolve
+from .kinds.kube_prometheus_stack import KIND as MONITORING
 from .layout import Layout
 from .model import CanaryPolicy, Model, RollingPolicy
-from .resolve import Capability, Component
+
+if TYPE_CHECKING:  # resolve may be importing the model, whose kinds import the values helpers, which import this
+    from .capability import Capability
+    from .resolve import Component
 
 Policy = Union[RollingPolicy, CanaryPolicy]
 
@@ -87,5 +93,5 @@ def build(model: Model) -> Plan:
         api_versions=tuple(resolve.api_versions(model)),
         clients=MappingProxyType({name: tuple(sorted(c for c, _, wl in resolve.workloads(model) if name in wl.depends_on))
                                   for name in model.infra}),
-        monitoring=next((c for c in comps if c.kind == resolve.KUBE_PROMETHEUS_STACK), None),
+        monitoring=next((c for c in comps if c.kind == MONITORING.name), None),
     )

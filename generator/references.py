@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-from . import labels, layout, resolve
+from . import kinds, labels, layout, resolve
+from .kinds.metrics_server import KIND as METRICS_SERVER
 from .model import Model
 from .capacity import fits
 from .objects import OPERATOR_PODS, Index, Obj, containers
@@ -508,15 +509,17 @@ def declared_custom_kinds(ctx: Context) -> Iterator[Finding]:
             if v.get("served"):
                 served.setdefault(crd.app or "", set()).add(f"{spec.get('group')}/{v['name']}/{(spec.get('names') or {}).get('kind')}")
     for comp in resolve.components(ctx.model):
-        if comp.kind not in resolve.API_KINDS or comp.kind == resolve.METRICS_SERVER or comp.name not in served:
-            continue
-        declared = set(resolve.API_KINDS[comp.kind])
+        kind = kinds.of(comp.kind)
+        if kind is None or not kind.api_kinds or kind is METRICS_SERVER or comp.name not in served:
+            continue  # metrics-server's is an aggregated API (an APIService), not custom resources
+        declared = set(kind.api_kinds)
+        where = f"the api_kinds of generator/kinds/{comp.kind.replace('-', '_')}.py"
         for extra in sorted(served[comp.name] - declared):
-            yield (first[comp.name], "ref.custom-kinds", "spec", f"{comp.name} installs {extra}, which resolve.API_KINDS "
-                   f"does not list for {comp.kind}: Applications would not pass it to helm as an apiVersion", ())
+            yield (first[comp.name], "ref.custom-kinds", "spec", f"{comp.name} installs {extra}, which {where} do "
+                   "not list: Applications would not pass it to helm as an apiVersion", ())
         for gone in sorted(declared - served[comp.name]):
             yield (first[comp.name], "ref.custom-kinds", "spec", f"{comp.name} no longer installs {gone}, which "
-                   f"resolve.API_KINDS still lists for {comp.kind}", ())
+                   f"{where} still list", ())
 
 
 # Every check, in the order it runs. A list rather than a registering decorator: mutmut (make mutation) does not

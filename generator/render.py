@@ -9,7 +9,6 @@ import jinja2
 
 from . import applications, helmvalues, jsonschemas, labels, resolve, yamlio
 from .layout import BOOTSTRAP_README, CHART_SCHEMA, ROOT_README, Layout
-from .chartvalues import CHARTS
 from .loader import Loaded
 from .output import Tree
 
@@ -102,7 +101,7 @@ def build(envs: dict[str, Loaded], charts_dir: Path) -> Tree:
 
     tree.add("schema/values.schema.json", jsonschemas.to_json(jsonschemas.values_schema()))
     tree.add("schema/overlay.schema.json", jsonschemas.to_json(jsonschemas.overlay_schema()))
-    for chart in CHARTS:
+    for chart in helmvalues.chart_values():
         if (charts_dir / chart / "Chart.yaml").is_file():
             tree.add(CHART_SCHEMA.format(chart=chart), jsonschemas.to_json(jsonschemas.chart_schema(chart)))
     return tree

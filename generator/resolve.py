@@ -10,48 +10,15 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, Union
 
-from .model import (
-    ApiService, AwsEbsCsiDriver, AwsLoadBalancerController, CanaryPolicy, MetricsServer, Model,
-    Monitoring, Node, RollingPolicy, StatefulInfra, Storage, Toleration, Worker,
-)
+from . import kinds
+from .capability import CRD, INGRESS_CLASS, METRICS_API, RESOURCE_METRICS, STORAGE_CLASS, Capability  # noqa: F401
+from .model import ApiService, CanaryPolicy, Model, Node, RollingPolicy, Storage, Toleration, Worker
 
-# Kinds of component, i.e. which chart renders them.
+# Kinds of component with a section of their own (services, workers, platform); the kinds of infra and controller
+# component are in generator/kinds/, one module each (kinds.of(comp.kind)).
 API, WORKER, PLATFORM = "api", "worker", "platform"
-RABBITMQ, POSTGRESQL, REDIS = "rabbitmq", "postgresql", "redis"
-KUBE_PROMETHEUS_STACK, ARGO_ROLLOUTS = "kube-prometheus-stack", "argo-rollouts"
-AWS_LOAD_BALANCER_CONTROLLER, AWS_EBS_CSI_DRIVER, METRICS_SERVER = (
-    "aws-load-balancer-controller", "aws-ebs-csi-driver", "metrics-server")
-UPSTREAM_KINDS = (KUBE_PROMETHEUS_STACK, ARGO_ROLLOUTS, AWS_LOAD_BALANCER_CONTROLLER, AWS_EBS_CSI_DRIVER, METRICS_SERVER)
-LOCAL_WORKLOADS = (API, WORKER, RABBITMQ, POSTGRESQL, REDIS)
-
-
-def _kinds(group_version: str, *kinds: str) -> list[str]:
-    return [f"{group_version}/{k}" for k in kinds]
-
-
-# The custom resource kinds (group/version/Kind) each upstream chart installs at its pinned version. Validation
-# cross-checks this against the CRDs the chart really hydrates, so a chart bump that adds one cannot go unnoticed.
-API_KINDS = {
-    KUBE_PROMETHEUS_STACK: _kinds("monitoring.coreos.com/v1", "Alertmanager", "PodMonitor", "Probe", "Prometheus",
-                                  "PrometheusRule", "ServiceMonitor", "ThanosRuler")
-    + _kinds("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig", "PrometheusAgent", "ScrapeConfig"),
-    ARGO_ROLLOUTS: _kinds("argoproj.io/v1alpha1", "AnalysisRun", "AnalysisTemplate", "ClusterAnalysisTemplate",
-                          "Experiment", "Rollout"),
-    AWS_LOAD_BALANCER_CONTROLLER: _kinds("elbv2.k8s.aws/v1beta1", "ALBTargetControlConfig", "IngressClassParams",
-                                         "TargetGroupBinding")
-    + _kinds("elbv2.k8s.aws/v1alpha1", "TargetGroupBinding") + _kinds("aga.k8s.aws/v1beta1", "GlobalAccelerator")
-    + [k for v in ("v1", "v1beta1") for k in _kinds(f"gateway.k8s.aws/{v}", "ListenerRuleConfiguration",
-                                                     "LoadBalancerConfiguration", "TargetGroupConfiguration")],
-    # An aggregated API (APIService), not CRDs: what HPAs and `kubectl top` read.
-    METRICS_SERVER: _kinds("metrics.k8s.io/v1beta1", "NodeMetrics", "PodMetrics"),
-}
-
-# Capabilities: (what, name). What a component's objects use, and what providers offer.
-CRD, STORAGE_CLASS, INGRESS_CLASS, METRICS_API = "custom resource", "storage class", "ingress class", "metrics API"
-RESOURCE_METRICS = "metrics.k8s.io"
 MONITORING_KINDS = ("monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule")
 ROLLOUT_KINDS = ("argoproj.io/v1alpha1/Rollout", "argoproj.io/v1alpha1/AnalysisTemplate")
-Capability = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -68,11 +35,13 @@ class Component:
     @property
     def stateful(self) -> bool:
         """Holds data or cluster-wide state: deleting its Application must not delete its resources."""
-        return self.kind in (RABBITMQ, POSTGRESQL, REDIS, PLATFORM, *UPSTREAM_KINDS)
+        kind = kinds.of(self.kind)
+        return kind.stateful if kind else self.kind == PLATFORM
 
     @property
     def upstream(self) -> bool:
-        return self.kind in UPSTREAM_KINDS
+        kind = kinds.of(self.kind)
+        return kind is not None and kind.upstream
 
 
 # Facts derived from the whole model are computed once per model object: the model is frozen, so they cannot
@@ -137,9 +106,9 @@ def namespaces(model: Model, comp: Component) -> set[str]:
     out = {comp.namespace or model.platform.destination_namespace}
     if comp.kind == PLATFORM:
         out |= set(model.platform.namespaces)  # it writes a NetworkPolicy into each
-    if isinstance(comp.spec, Monitoring):
-        out.add(comp.spec.node_exporter.namespace)
-        out.add("kube-system")  # the Services that let Prometheus scrape CoreDNS and the kubelets
+    kind = kinds.of(comp.kind)
+    if kind is not None:
+        out |= kind.namespaces(comp.spec)
     return out
 
 
@@ -151,23 +120,16 @@ def storages(comp: Component) -> list[tuple[tuple, Storage]]:
     spec, loc = comp.spec, comp.loc
     if isinstance(spec, Worker):
         return [(loc + ("wal", "storage"), spec.wal.storage)]
-    if isinstance(spec, StatefulInfra):
-        return [(loc + ("storage",), spec.storage)]
-    if isinstance(spec, Monitoring):
-        return [(loc + (part, "storage"), getattr(spec, part).storage) for part in ("prometheus", "alertmanager", "grafana")]
-    return []
+    kind = kinds.of(comp.kind)
+    return kind.storages(spec, loc) if kind else []
 
 
 def provides(model: Model, comp: Component) -> list[Capability]:
     """What a component makes available to the rest of the cluster."""
-    out = [(CRD, k) for k in API_KINDS.get(comp.kind, [])]
-    if isinstance(comp.spec, AwsEbsCsiDriver):
-        out += [(STORAGE_CLASS, name) for name in comp.spec.storage_classes]
-    if isinstance(comp.spec, AwsLoadBalancerController):
-        out.append((INGRESS_CLASS, model.platform.ingress.class_name))
-    if isinstance(comp.spec, MetricsServer):
-        out.append((METRICS_API, RESOURCE_METRICS))
-    return out
+    kind = kinds.of(comp.kind)
+    if kind is None:
+        return []
+    return [(CRD, k) for k in kind.api_kinds] + kind.provides(model, comp.spec)
 
 
 def external(model: Model) -> dict[Capability, str]:
@@ -198,10 +160,9 @@ def _providers(model: Model) -> dict[Capability, list[str]]:
 def needs(model: Model, comp: Component) -> list[tuple[Capability, tuple]]:
     """(capability, model loc that asks for it) for everything the component's objects use from elsewhere."""
     out: list[tuple[Capability, tuple]] = []
-    if comp.kind in LOCAL_WORKLOADS:
+    kind = kinds.of(comp.kind)
+    if comp.kind in (API, WORKER) or kind is not None and kind.monitored:  # a local chart's ServiceMonitor and rules
         out += [((CRD, k), comp.loc) for k in MONITORING_KINDS]
-    if comp.kind == KUBE_PROMETHEUS_STACK:
-        pass  # installs the CRDs its own objects use
     out += [((STORAGE_CLASS, s.storage_class), loc + ("storageClass",)) for loc, s in storages(comp)]
     if isinstance(comp.spec, ApiService):
         svc = comp.spec

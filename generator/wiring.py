@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import labels
+from typing import TYPE_CHECKING
+
+from . import kinds, labels
 from .chartvalues import EnvVar, IpBlock, MatchLabels, Peer, PolicyPort, PolicyRule
-from .model import Model, PostgreSQL, RabbitMQ, Redis
-from .plan import Plan
+from .model import Model
+
+if TYPE_CHECKING:  # plan imports resolve, which may be importing the model (and so the kinds, and this module)
+    from .plan import Plan
 
 DNS_PORTS = [PolicyPort(port=53, protocol="UDP"), PolicyPort(port=53, protocol="TCP")]
 
@@ -31,11 +35,11 @@ def host(name: str, namespace: str) -> str:
 def endpoint(model: Model, name: str) -> Endpoint | None:
     """The Service a dependent connects to, for components that serve clients (infra only)."""
     infra = model.infra.get(name)
-    if isinstance(infra, RabbitMQ):
-        return Endpoint(name, infra.namespace, host(name, infra.namespace), (infra.amqp_port,), (infra.metrics_port,))
-    if isinstance(infra, (PostgreSQL, Redis)):
-        return Endpoint(name, infra.namespace, host(name, infra.namespace), (infra.port,), (infra.exporter.port,))
-    return None
+    kind = kinds.of(infra.type) if infra is not None else None
+    if kind is None or kind.endpoint is None:
+        return None
+    ports, metrics_ports = kind.endpoint(infra)
+    return Endpoint(name, infra.namespace, host(name, infra.namespace), ports, metrics_ports)
 
 
 def connection_env(plan: Plan, workload) -> dict[str, str]:
@@ -45,18 +49,10 @@ def connection_env(plan: Plan, workload) -> dict[str, str]:
     for dep in workload.depends_on:
         infra = model.infra.get(dep)
         ep = endpoint(model, dep)
-        if ep is None:
+        kind = kinds.of(infra.type) if infra is not None else None
+        if ep is None or kind is None or kind.connection_env is None:
             continue
-        if isinstance(infra, PostgreSQL):
-            env.update(DATABASE_HOST=ep.host, DATABASE_PORT=str(infra.port))
-            if workload.database:
-                env["DATABASE_NAME"] = workload.database
-        elif isinstance(infra, Redis):
-            env.update(REDIS_HOST=ep.host, REDIS_PORT=str(infra.port))
-            for what, index in infra.databases.items():
-                env[f"REDIS_DB_{what.upper().replace('-', '_')}"] = str(index)
-        elif isinstance(infra, RabbitMQ):
-            env.update(RABBITMQ_HOST=ep.host, RABBITMQ_PORT=str(infra.amqp_port), RABBITMQ_VHOST="/")
+        env.update(kind.connection_env(ep.host, infra, workload))
     return env
 
 

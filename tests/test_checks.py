@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import VALUES, edit
-from generator import checks
+from generator import checks, kinds, resolve
 from generator.loader import load
 from test_invalid_inputs import apply
 
@@ -30,9 +30,13 @@ FAILING = {
     "canaries": ["canary-weights-fall", "canary-weight-100", "canary-without-analysis", "canary-internal"],
     "capabilities_provided": ["no-rollouts-controller", "no-storage-provider", "storage-class-twice", "unknown-storage-class"],
     "acyclic_dependencies": ["dependency-cycle"],
-    "redis_memory": ["redis-maxmemory"],
-    "single_database_server": ["two-postgresql"],
-    "redis_databases_unique": ["redis-db-index-reused"],
+    "kind_rules": ["redis-maxmemory", "redis-db-index-reused"],
+    "single_of_a_kind": ["two-postgresql"],
+}
+# A kind's own rule (generator/kinds/<kind>.py, run by kind_rules) -> the invalid cases that must trigger it
+KIND_FAILING = {
+    ("redis", "memory_below_limit"): ["redis-maxmemory"],
+    ("redis", "databases_unique"): ["redis-db-index-reused"],
 }
 RULES = {rule.__name__: rule for rule in checks.RULES}
 
@@ -52,6 +56,20 @@ def test_every_rule_of_the_module_runs():
 
 def test_every_rule_has_a_failing_case():
     assert set(FAILING) == set(RULES), "add a case to tests/invalid/ and map it here for each new rule"
+    declared = {(k.name, rule.__name__) for k in kinds.KINDS for rule in k.checks}
+    assert set(KIND_FAILING) == declared, "add a case to tests/invalid/ and map it in KIND_FAILING for each kind's rule"
+
+
+@pytest.mark.parametrize("kind,rule,case", [(k, r, c) for (k, r), cases in sorted(KIND_FAILING.items()) for c in cases])
+def test_a_kinds_rule_fails_on_broken_model(kind, rule, case, model_dir):
+    spec = yaml.safe_load((INVALID / f"{case}.yaml").read_text(encoding="utf-8"))
+    apply(spec, model_dir)
+    model = load(model_dir, run_checks=False).model
+    check = next(r for r in kinds.of(kind).checks if r.__name__ == rule)
+    findings = [f for c in resolve.of_kind(model, kind) for f in check(model, c.name, c.spec)]
+    assert findings, f"{kind}'s rule {rule} did not fire on case {case}"
+    expected = "\n".join(spec["expected"])
+    assert all(f.message in expected for f in findings), findings
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +227,10 @@ BRANCHES = {
         # the unknown node is nodes_exist's to report; the placements after it are still checked
         [(("infra", "redis", "placement", "tolerations"), "does not tolerate taint node-role.kubernetes.io/infrastructure=true:"
                                                           "NoSchedule of node 'k8s-redis'; pods would stay Pending")]),
-    "redis-maxmemory-at-the-limit": ("redis_memory", [("infra.yaml", "maxmemory: 1Gi", "maxmemory: 2Gi")], (),
+    "redis-maxmemory-at-the-limit": ("kind_rules", [("infra.yaml", "maxmemory: 1Gi", "maxmemory: 2Gi")], (),
                                      [(("infra", "redis", "maxmemory"),
                                        "maxmemory 2Gi must stay below the memory limit 2Gi (the OOM killer would strike first)")]),
-    "redis-maxmemory-below": ("redis_memory", [("infra.yaml", "maxmemory: 1Gi", "maxmemory: 2047Mi")], (), []),
+    "redis-maxmemory-below": ("kind_rules", [("infra.yaml", "maxmemory: 1Gi", "maxmemory: 2047Mi")], (), []),
 }
 
 

@@ -823,10 +823,10 @@ def test_a_custom_kind_needs_a_served_crd_or_an_external_provider(eco2):
 
 
 def test_the_custom_kinds_an_upstream_chart_installs_are_the_declared_ones(eco2):
-    from generator import resolve
+    from generator import kinds
 
     check = references.declared_custom_kinds
-    declared = resolve.API_KINDS[resolve.ARGO_ROLLOUTS]
+    declared = kinds.of("argo-rollouts").api_kinds
 
     def crds(kinds):
         return [crd(k.rsplit("/", 1)[1], k.split("/")[0], ((k.split("/")[1], True),)) for k in kinds]
@@ -836,10 +836,11 @@ def test_the_custom_kinds_an_upstream_chart_installs_are_the_declared_ones(eco2)
     shown = f"CustomResourceDefinition {declared[0].rsplit('/', 1)[1].lower()}s.argoproj.io"
     assert run(check, *crds(declared[1:]), crd("Extra"), model=eco2) == [
         (shown.replace(shown.split(" ")[1], f"{declared[1].rsplit('/', 1)[1].lower()}s.argoproj.io"), "ref.custom-kinds", "spec",
-         "argo-rollouts installs argoproj.io/v1alpha1/Extra, which resolve.API_KINDS does not list for argo-rollouts: "
-         "Applications would not pass it to helm as an apiVersion", ()),
+         "argo-rollouts installs argoproj.io/v1alpha1/Extra, which the api_kinds of generator/kinds/argo_rollouts.py do "
+         "not list: Applications would not pass it to helm as an apiVersion", ()),
         (shown.replace(shown.split(" ")[1], f"{declared[1].rsplit('/', 1)[1].lower()}s.argoproj.io"), "ref.custom-kinds", "spec",
-         f"argo-rollouts no longer installs {declared[0]}, which resolve.API_KINDS still lists for argo-rollouts", ())]
+         f"argo-rollouts no longer installs {declared[0]}, which the api_kinds of generator/kinds/argo_rollouts.py "
+         "still list", ())]
     unserved = crds(declared)
     unserved[0].doc["spec"]["versions"][0]["served"] = False
     assert [f[3].split(",")[0] for f in run(check, *unserved, model=eco2)] == [f"argo-rollouts no longer installs {declared[0]}"]
