@@ -215,3 +215,63 @@ def test_fetch_refuses_a_download_with_the_wrong_hash(crd_dir, tmp_path):
     assert "expected ab225266944322750136f1198d93786e4a79a0e43c8d149abfba44da30a3eac8" in message
     assert f"got {hashlib.sha256(b'tampered').hexdigest()}" in message
     assert [p for p in dest.rglob("*") if p.is_file()] == []  # nothing unverified left behind, stale copy included
+
+
+# ---------------------------------------------------------------- $ref: a subtree found valid is not walked again
+
+
+def _plain_findings(validator: Validator, doc: dict) -> list[tuple[str, str]]:
+    """What jsonschema's own Draft 2020-12 validator says of doc, with the schema and registry of ours."""
+    import jsonschema
+
+    ours = validator._validator(doc["apiVersion"], doc["kind"])
+    plain = jsonschema.Draft202012Validator(ours.schema, registry=ours._registry)
+    return sorted({(kubeschema.format_loc(p), m) for err in plain.iter_errors(doc) for p, m in kubeschema._explain(err)})
+
+
+def _ours(validator: Validator, doc: dict) -> list[tuple[str, str]]:
+    return sorted((f.path, f.message) for f in validator.validate("x.yaml", 0, doc))
+
+
+def _pod(*containers: dict, metadata: dict | None = None) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"} if metadata is None else metadata,
+            "spec": {"containers": list(containers)}}
+
+
+def test_a_remembered_subtree_is_only_the_same_subtree_under_the_same_schema(validator, monkeypatch):
+    monkeypatch.setattr(kubeschema, "_VALID_REFS", set())
+    good = {"name": "app", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}
+    assert _ours(validator, _pod(good)) == []
+    remembered = len(kubeschema._VALID_REFS)
+    assert remembered > 0  # the container, its ports, the PodSpec, the metadata ... were found valid
+    assert _ours(validator, _pod(dict(good))) == [] and len(kubeschema._VALID_REFS) == remembered  # all seen
+    # The same container but for one value: walked again, and wrong.
+    twin = {**good, "ports": [{"containerPort": "80"}]}
+    assert _ours(validator, _pod(twin)) == _plain_findings(validator, _pod(twin)) != []
+    # 80, 80.0 and True are different subtrees (repr tells them apart): each gets the plain validator's verdict.
+    for port, wrong in (("80", True), (80.0, False), (True, True)):
+        doc = _pod({**good, "ports": [{"containerPort": port}]})
+        assert _ours(validator, doc) == _plain_findings(validator, doc) and bool(_ours(validator, doc)) == wrong
+    # {} is valid ObjectMeta (remembered as such), but not a valid Container (name is required).
+    assert _ours(validator, _pod(good, metadata={})) == []
+    assert _ours(validator, _pod({}, metadata={})) == _plain_findings(validator, _pod({}, metadata={})) != []
+
+
+def test_remembering_gives_the_plain_validators_findings_on_the_corpus(validator, monkeypatch):
+    monkeypatch.setattr(kubeschema, "_VALID_REFS", set())
+    docs = []
+    for path in VALID + BROKEN + VALID + BROKEN:  # twice: the second round meets what the first remembered
+        try:
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict) and validator.schema_key(d)]
+        except yaml.YAMLError:
+            continue  # the corpus's unparsable files
+    assert len(docs) > 40
+    for doc in docs:
+        assert _ours(validator, doc) == _plain_findings(validator, doc), doc.get("kind")
+
+
+def test_a_schema_whose_results_depend_on_siblings_is_validated_plainly():
+    assert kubeschema._contextual({"properties": {"a": {"unevaluatedProperties": False}}})
+    assert kubeschema._contextual([{"$dynamicRef": "#x"}])
+    assert not kubeschema._contextual({"properties": {"unevaluated": {"type": "string"}}, "$ref": "#/x"})
+    assert not kubeschema._registry_contextual(kubeschema._k8s_dir("1.28"))  # so the built-in kinds remember
