@@ -46,7 +46,7 @@ class _Commands(click.Group):
         return super().get_command(ctx, name)
 
 
-root_option = click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+root_option = click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False, exists=True),
                            help="Repository root (holds charts/, rendered/, argocd/).")
 crds_option = click.option("--crds", default=None, type=click.Path(file_okay=False),
                            help="CRD schema directory [default: $ECO2_CRDS, ../shared/crds, .cache/crds (make schemas)].")
