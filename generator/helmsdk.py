@@ -40,7 +40,12 @@ def _command() -> list[str]:
 
 def available() -> bool:
     """Whether the package is installed and not turned off (without loading its library here)."""
-    return os.environ.get("ECO2_HELM_SDK", "1") != "0" and importlib.util.find_spec("helm_python") is not None
+    return os.environ.get("ECO2_HELM_SDK", "1") != "0" and _installed()
+
+
+@functools.cache  # find_spec walks sys.path: 0.1 ms, and every app's hydration key asks
+def _installed() -> bool:
+    return importlib.util.find_spec("helm_python") is not None
 
 
 @functools.cache  # a metadata lookup costs 0.6 ms, and every app's hydration key asks twice a run

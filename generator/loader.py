@@ -601,7 +601,20 @@ def build(read: tuple[dict[str, Any], Source, list[Problem], bool], display_dir:
         raise InvalidModel(_merge_alternatives(out)) from None
     if problems:
         raise InvalidModel(problems)
-    findings = checks.run(model) if run_checks else []
+    findings = _checked(model, data) if run_checks else []
     if findings:
         raise InvalidModel(source.problem(f) for f in findings)
     return Loaded(model, source)
+
+
+def _checked(model: Model, data: dict[str, Any]) -> list[Finding]:
+    """checks.run(model), except for data whose model passed them before (the memo keeps passes only): set-image
+    loads the model it edits, the edited one, then its render loads that again."""
+    m = memo.active()
+    key = memo.key_of(data) if m is not None else None
+    if key is not None and m.lookup("checks-passed", key) is not None:
+        return []
+    findings = checks.run(model)
+    if key is not None and not findings:
+        m.store("checks-passed", key, True)
+    return findings

@@ -61,7 +61,10 @@ def find(objs: list[Obj], model: Model, loads: list[capacity.PodLoad] | None = N
     for obj in objs:
         if obj.kind in ("Secret", "ExternalSecret", "SealedSecret"):
             continue
-        for secret in _secret_refs(obj.doc.get("spec")):  # a pod's, a workload's template, a custom resource's
+        spec = obj.doc.get("spec")
+        if "ecret" not in repr(spec):  # every key _secret_refs looks for says so (repr is C, the walk is not)
+            continue
+        for secret in _secret_refs(spec):  # a pod's, a workload's template, a custom resource's
             used.setdefault(secret, set()).add(obj.namespace)
     for name, secret in model.secrets.items():
         where = used.get(name, set())

@@ -7,8 +7,8 @@ from typing import Any
 
 import jinja2
 
-from . import applications, helmvalues, jsonschemas, labels, resolve, yamlio
-from .layout import BOOTSTRAP_README, CHART_SCHEMA, ROOT_README, Layout
+from . import applications, helmvalues, jsonschemas, labels, memo, yamlio
+from .layout import BOOTSTRAP_README, CHART_SCHEMA, ROOT_README
 from .loader import Loaded
 from .output import Tree
 
@@ -110,9 +110,20 @@ def build(envs: dict[str, Loaded], charts_dir: Path) -> Tree:
     tree.add(BOOTSTRAP_README, _TEMPLATES.get_template("argocd-README.md.j2").render(
         environments=[b for _, b in described], health_key=labels.ARGOCD_CM_HEALTH_APPLICATION))
 
-    tree.add("schema/values.schema.json", jsonschemas.to_json(jsonschemas.values_schema()))
-    tree.add("schema/overlay.schema.json", jsonschemas.to_json(jsonschemas.overlay_schema()))
-    for chart in helmvalues.chart_values():
-        if (charts_dir / chart / "Chart.yaml").is_file():
-            tree.add(CHART_SCHEMA.format(chart=chart), jsonschemas.to_json(jsonschemas.chart_schema(chart)))
+    for path, text in _schemas(charts_dir).items():
+        tree.add(path, text)
     return tree
+
+
+def _schemas(charts_dir: Path) -> dict[str, str]:
+    """The editor schemas and those of the local charts present: functions of the generator's code alone (which
+    salts the memo), so a changed model does not generate them again."""
+    charts = [c for c in helmvalues.chart_values() if (charts_dir / c / "Chart.yaml").is_file()]
+
+    def generate() -> dict[str, str]:
+        out = {"schema/values.schema.json": jsonschemas.to_json(jsonschemas.values_schema()),
+               "schema/overlay.schema.json": jsonschemas.to_json(jsonschemas.overlay_schema())}
+        for chart in charts:
+            out[CHART_SCHEMA.format(chart=chart)] = jsonschemas.to_json(jsonschemas.chart_schema(chart))
+        return out
+    return memo.stage("schemas", memo.digest(*charts), generate, lambda d: d, lambda d: d)

@@ -102,7 +102,9 @@ def test_a_model_from_the_memo_still_points_at_file_line_and_column(tmp_path: Pa
                 loader.load(root / "values")
             except InvalidModel as exc:
                 messages.append([str(p) for p in exc.problems])
-    assert m.hits == 3  # the base and the two overlays (dev, staging), each once
+    # The reads of the base and of the two overlays (dev, staging), and the checks of dev and staging, which pass
+    # (their overlays place the service elsewhere); prod's fail, and failures are not kept.
+    assert m.hits == 5
     assert messages[0] == messages[1] == messages[2]
     assert messages[0][0].startswith("values/services.yaml:") and "k8s-api-wast" in messages[0][0]
 
@@ -178,3 +180,31 @@ def test_validation_split_with_a_forked_process_finds_the_same(tmp_path: Path, m
         assert report() == alone  # filling the memo, split
         split.clear()
         assert report() == alone and split == []  # every file from the memo, the child's half included
+
+
+def test_the_model_checks_of_a_model_that_passed_them_are_not_run_again(tmp_path: Path, monkeypatch):
+    from conftest import VALUES, edit
+    from generator import checks, environments
+    from generator.errors import InvalidModel
+
+    ran: list[str] = []
+    real = checks.run
+    monkeypatch.setattr(checks, "run", lambda model: ran.append(model.cluster.environment) or real(model))
+    values = Path(shutil.copytree(VALUES, tmp_path / "values"))
+    environments.load(values)  # no memo: always checked
+    environments.load(values)
+    assert ran == ["dev", "staging", "prod"] * 2
+    with memo.using(memo.Memo(tmp_path / "memo")):
+        ran.clear()
+        environments.load(values)
+        environments.load(values)  # the same data: passed before
+        assert ran == ["dev", "staging", "prod"]
+        edit(values / "services.yaml", "replicas: 2", "replicas: 3")  # auth's: checked again where it changes the model
+        environments.load(values)
+        assert ran == ["dev", "staging", "prod", "staging", "prod"]  # dev's overlay sets auth's replicas itself
+        ran.clear()
+        edit(values / "infra.yaml", "maxmemory: 1Gi", "maxmemory: 2Gi")  # fails redis's rule: never remembered
+        for _ in range(2):
+            with pytest.raises(InvalidModel, match="maxmemory 2Gi must stay below"):
+                environments.load(values)
+        assert ran == ["dev", "staging", "prod"] * 2
