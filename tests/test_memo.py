@@ -140,6 +140,26 @@ def test_validation_through_the_memo_finds_what_it_finds_without(tmp_path: Path)
         hits = m.hits
         warm = report()
     assert plain == cold == warm and m.hits > hits
+    # The environment's index of those findings answers alone: without the per-file entries, nothing is computed.
+    for stage in ("schema-file", "credentials-file"):
+        shutil.rmtree(Path(m._dir) / stage)
+    import generator.kubeschema as kubeschema
+    from generator import policy
+
+    real = (kubeschema.Validator.validate, policy.credential_problems)
+    kubeschema.Validator.validate = lambda *a: pytest.fail("validated again")
+    policy.credential_problems = lambda *a: pytest.fail("scanned again")
+    try:
+        with memo.using(m):
+            assert report() == plain
+    finally:
+        kubeschema.Validator.validate, policy.credential_problems = real
+    # A file that changes is looked at again, not taken from the index: its new finding shows.
+    tree[values] += b"moreEnv:\n  DATABASE_URL: postgres://eco:hunter3@postgresql:5432/eco\n"
+    with memo.using(m):
+        again = report()
+    assert again == report()  # as without the memo
+    assert len([i for i in again if i.source == values]) > len([i for i in plain if i.source == values])
 
 
 @pytest.mark.skipif(not parallel.available(), reason="fork-based split only on Linux with 2+ CPUs")
