@@ -224,16 +224,14 @@ def apply(opts: pipeline.Options, p: Plan, render: bool = True, log: Log = pipel
             written.append(f)
         if not render:
             return ()
-        before = setimage._generated(opts.root)
-        pipeline.render_to_disk(opts, log=log)
+        tree = pipeline.render_to_disk(opts, log=log)
     except BaseException:
         for f in written:
             now = f.path.read_bytes() if f.path.is_file() else None
             if now == f.after:  # only undo our own edit
                 _write(f, f.before)
         raise
-    after = setimage._generated(opts.root)
-    return tuple(sorted(rel for rel in set(before) | set(after) if before.get(rel) != after.get(rel)))
+    return tree.changed or ()  # what the swap replaced, added or removed
 
 
 def locked(opts: pipeline.Options):

@@ -23,6 +23,7 @@ class Tree:
 
     files: dict[str, bytes] = field(default_factory=dict)
     managed_files: set[str] = field(default_factory=set)  # files outside MANAGED_DIRS (e.g. chart schemas)
+    changed: tuple[str, ...] | None = None  # once swapped in (or found on disk as it is): the files that changed
 
     def add(self, path: str, text: str) -> None:
         if path in self.files:
@@ -234,6 +235,7 @@ def swap(root: Path, staged: Path, tree: Tree) -> None:
             ops.append({"target": rel, "new": rel, "backup": f".old/{rel}", "had_old": os.path.lexists(root / rel)})
     for rel in sorted(on_disk - set(tree.files)):
         ops.append({"target": rel, "new": None, "backup": f".old/{rel}", "had_old": True})
+    tree.changed = tuple(sorted(op["target"] for op in ops))  # replaced, added or removed
     if not ops:
         return
     journal = {"staging": staged.name, "state": "swapping", "ops": ops}

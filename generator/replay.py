@@ -116,4 +116,4 @@ def replay(opts: Options, log: Callable[[str], None]) -> output.Tree | None:
         log(line)
     log(f"rendered {len(have)} files for {record['what']} in {time.perf_counter() - started:.2f}s: nothing to redo "
         f"(every input as the last run read it, every generated file on disk as it left it)")
-    return output.Tree(have, managed)
+    return output.Tree(have, managed, changed=())  # the generated files on disk are the ones it recorded

@@ -408,10 +408,6 @@ def write(p: Plan) -> None:
     _atomic_write(target, p.after)
 
 
-def _generated(root: Path) -> dict[str, bytes]:
-    return output.read_generated(root, chart_schemas=True)
-
-
 def display_dir(values_dir: Path, root: Path) -> str:
     """How messages name the model directory: relative to the root when inside it (as `render` does)."""
     try:
@@ -437,7 +433,6 @@ def set_image(root: Path, component: str, ref: str | Ref, values: Path | None = 
         write(p)
         if not render:
             return Result(p, True, ())
-        before = _generated(root)
         try:
             tree = pipeline.render_to_disk(opts, log=log)
         except BaseException:
@@ -445,7 +440,5 @@ def set_image(root: Path, component: str, ref: str | Ref, values: Path | None = 
             if target.read_bytes() == p.after:  # only undo our own edit
                 _atomic_write(target, p.before)
             raise
-        after = tree.files  # what the swap left on disk (or, replayed, what was there): no second read of the tree
-    changed = tuple(sorted(rel for rel in set(before) | set(after) if before.get(rel) != after.get(rel)))
-    return Result(p, True, changed)
+    return Result(p, True, tree.changed or ())  # what the swap replaced, added or removed (no read of the tree)
 

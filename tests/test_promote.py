@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO, copy_repo
-from generator import envedit, environments, pipeline, release, setimage, yamledit
+from generator import envedit, environments, output, pipeline, release, setimage, yamledit
 from generator.errors import InvalidModel as InvalidModelError
 from generator.cli_promote import envs_command, promote_command
 from generator.cli_setimage import set_image_command
@@ -306,6 +306,7 @@ def test_make_promote_staging_to_prod_waste_changes_promotable_lines_and_prods_f
     after_out = generated(root)
     moved = {rel for rel in before_out.keys() | after_out.keys() if before_out.get(rel) != after_out.get(rel)}
     assert moved == {"rendered/prod/values/waste.yaml", "rendered/prod/manifests/waste.yaml"}
+    assert [l for l in result.output.splitlines() if l.startswith("rendered: ")] == [f"rendered: {r}" for r in sorted(moved)]
     assert "ghcr.io/eco2-team/waste-api:v0.6.1" in after_out["rendered/prod/manifests/waste.yaml"].decode()
     assert pipeline.check(opts, log=lambda _: None) == []
 
@@ -527,9 +528,10 @@ def test_apply_writes_then_renders_and_puts_every_file_back_when_the_render_fail
         envedit.apply(opts, p)
     assert files(model) == before and not (model / "environments" / "prod.yaml").exists()
 
-    def renders(opts, log=None):
+    def renders(opts, log=None):  # what it wrote, as the swap reports it
         (root / "rendered" / "prod").mkdir(parents=True, exist_ok=True)
         (root / "rendered" / "prod" / "x.yaml").write_text("a: 1\n")
+        return output.Tree(output.read_generated(root), changed=("rendered/prod/x.yaml",))
     monkeypatch.setattr(pipeline, "render_to_disk", renders)
     assert envedit.apply(opts, p) == ("rendered/prod/x.yaml",)
     after = files(model)

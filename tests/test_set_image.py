@@ -495,10 +495,10 @@ def test_generated_files_are_the_managed_folders_and_the_chart_schemas(tmp_path:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(rel.encode())
     (tmp_path / "rendered" / "empty").mkdir()
-    assert setimage._generated(tmp_path) == {rel: rel.encode() for rel in (
+    assert output.read_generated(tmp_path, chart_schemas=True) == {rel: rel.encode() for rel in (
         "rendered/prod/a.yaml", "rendered/prod/sub/b.yaml", "argocd/root.yaml", "schema/values.schema.json",
         "charts/api/values.schema.json")}
-    assert setimage._generated(tmp_path / "nowhere") == {}
+    assert output.read_generated(tmp_path / "nowhere", chart_schemas=True) == {}
 
 
 @pytest.mark.parametrize("value,style,flow,written", [
@@ -696,11 +696,14 @@ def test_set_image_renders_as_render_does_and_reports_what_changed(tmp_path: Pat
     def render(opts, log=None):
         assert log is mine
         calls.append(opts)
+        before = output.read_generated(tmp_path, chart_schemas=True)
         (tmp_path / "rendered/prod/values/hello.yaml").write_text("new\n")
         (tmp_path / "rendered/prod/values/gone.yaml").unlink()
         (tmp_path / "rendered/prod/values/added.yaml").write_text("new\n")
         (tmp_path / "charts/api/values.schema.json").write_text("new\n")
-        return output.Tree(output.read_generated(tmp_path, chart_schemas=True))  # as a render returns it: on disk
+        after = output.read_generated(tmp_path, chart_schemas=True)  # as a render returns it: on disk, with what
+        changed = tuple(sorted(r for r in before.keys() | after.keys() if before.get(r) != after.get(r)))  # it swapped
+        return output.Tree(after, changed=changed)
 
     monkeypatch.setattr(pipeline, "render_to_disk", render)
     crds = tmp_path / "crds"

@@ -61,12 +61,14 @@ def prepare(root: Path) -> None:
         (root / rel).write_bytes(data)
 
 
-def swap_new(root: Path) -> None:
+def swap_new(root: Path) -> output.Tree:
     """What a render does under the lock: stage the new tree, swap it in."""
     with output.locked(root):
         staged = root / ".render-test"
         tree_of(NEW).write(staged)
-        output.swap(root, staged, tree_of(NEW))
+        tree = tree_of(NEW)
+        output.swap(root, staged, tree)
+        return tree
 
 
 def killed_swap(root: Path, kill_at: int, after: bool) -> int:
@@ -248,9 +250,14 @@ def test_directories_a_removal_empties_go_with_it(tmp_path: Path):
 
 def test_an_unchanged_tree_is_not_swapped_at_all(tmp_path: Path):
     prepare(tmp_path)
-    swap_new(tmp_path)
+    before = {k: v for k, v in files_under(tmp_path).items() if not k.startswith(".")}  # not the lock, staging
+    first = swap_new(tmp_path)
+    after = {k: v for k, v in files_under(tmp_path).items() if not k.startswith(".")}
+    # The swap says what it replaced, added and removed: what differs on disk.
+    assert first.changed == tuple(sorted(r for r in before.keys() | after.keys() if before.get(r) != after.get(r)))
+    assert "rendered/prod/apps/gone.yaml" in first.changed and "rendered/prod/apps/b.yaml" in first.changed
     inodes = {rel: (tmp_path / rel).stat().st_ino for rel in NEW}
-    swap_new(tmp_path)
+    assert swap_new(tmp_path).changed == ()
     assert {rel: (tmp_path / rel).stat().st_ino for rel in NEW} == inodes and not (tmp_path / output.JOURNAL).exists()
 
 
