@@ -126,3 +126,32 @@ def test_old_helm_on_path_is_skipped(helm: Helm, tmp_path: Path, monkeypatch):
     found = discover()
     # The pinned helm's version is known from its verified bytes, not asked (tests above run the binary for it).
     assert (found.path, found.version, found.origin) == (helm.path, helm_module.HELM_VERSION, helm_module.PINNED_ORIGIN)
+
+
+def test_the_pinned_helm_is_hashed_once_per_identity_and_again_when_it_changes(helm: Helm, tmp_path: Path, monkeypatch):
+    """_pinned() trusts a stamp naming the binary's size, inode and times; anything that rewrites or touches the
+    file changes its change time, so it is hashed again, and fetched again when its bytes are wrong."""
+    import os
+    import shutil
+
+    monkeypatch.setenv("ECO2_CACHE", str(tmp_path))
+    dest = tmp_path / "tools" / f"helm-{helm_module.HELM_VERSION}" / "helm"
+    dest.parent.mkdir(parents=True)
+    if helm.origin != helm_module.PINNED_ORIGIN:
+        pytest.skip("the helm found here is not the pinned one")
+    shutil.copyfile(helm.path, dest)
+    hashed, fetched = [], []
+    real_verify = helm_module.verify_sha256
+    monkeypatch.setattr(helm_module, "verify_sha256", lambda p, e: hashed.append(p) or real_verify(p, e))
+    monkeypatch.setattr(helm_module, "_fetch", lambda d: fetched.append(d))
+    assert helm_module._pinned() == dest and len(hashed) == 1  # first time: hashed, stamped
+    assert helm_module._pinned() == dest and len(hashed) == 1  # same file: the stamp
+    os.utime(dest)  # touched: the change time moves
+    assert helm_module._pinned() == dest and len(hashed) == 2 and not fetched
+    with open(dest, "r+b") as f:  # a byte changed in place (same size, same inode)
+        f.seek(1000)
+        f.write(b"\0")
+    st = dest.stat()
+    os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with its old modification time
+    helm_module._pinned()
+    assert fetched == [dest]  # hashed again, found wrong, fetched
