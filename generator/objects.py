@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterator
 
-from . import layout, yamlio
+from . import layout, memo, yamlio
 
 # Built-in kinds without a namespace (CRDs say their own scope).
 CLUSTER_SCOPED = {
@@ -228,8 +228,11 @@ def collect(files: dict[str, bytes], shared: Parsed | None = None) -> tuple[list
     errors = []
     seen = [(path, data) for path, data in sorted(files.items()) if layout.seen_by_cluster(path)]
     new = yamlio.load_new([data for _, data in seen if shared is None or data not in shared])
+    m = memo.active()
     for path, data in seen:
         env, directory, app = app_of(path)
+        if directory == "values" and data not in new and m is not None and m.has("load", data):
+            continue  # not objects, and it parses (the memo holds its documents): nothing to read here
         docs = shared.get(data) if shared is not None else None
         if docs is None:
             docs = new[data] if data in new else yamlio.documents(data)
