@@ -285,7 +285,7 @@ def table(results: dict[int, list[Sample]]) -> str:
 
         def ratio(a: float, b: Sample | None, attr: str) -> str:
             base = getattr(b, attr) if b else 0
-            return f"{a / base:.2f}" if base else "—"
+            return f"{a / base:.3f}" if base else "—"
 
         for s in samples:
             rows.append(f"| {n} | {s.step} | {s.rc} | {s.cpu:.1f} | {s.wall:.1f} | {f'{s.rss_mib:.0f}' if s.rss_mib else '—'} | "

@@ -34,9 +34,10 @@ def yaml_file(sources: list[str], docs: list[Any], notes: list[str] = ()) -> str
     return _banner(sources, notes) + yamlio.dump_all(docs)
 
 
-def yaml_files(files: list[tuple[list[str], list[Any]]]) -> list[str]:
+def yaml_files(files: list[tuple[list[str], list[Any]]], index: str | None = None) -> list[str]:
     """[yaml_file(sources, docs) for sources, docs in files], emitted together (yamlio.dump_each)."""
-    return [_banner(sources) + text for (sources, _), text in zip(files, yamlio.dump_each([d for _, d in files]))]
+    texts = yamlio.dump_each([d for _, d in files], index)
+    return [_banner(sources) + text for (sources, _), text in zip(files, texts)]
 
 
 def _where(loaded: Loaded, loc: tuple) -> str:
@@ -73,7 +74,7 @@ def _environment(loaded: Loaded, tree: Tree) -> tuple[dict[str, Any], dict[str, 
         deps = [d for d, _ in plan.dependencies[comp.name]]
         rows.append({"wave": plan.waves[comp.name], "name": comp.name, "kind": comp.kind, "project": comp.project,
                      "namespace": comp.namespace or "(several)", "deps": ", ".join(deps) or "none"})
-    for path, text in zip(paths, yaml_files(files)):
+    for path, text in zip(paths, yaml_files(files, f"values files and Applications of {env}")):
         tree.add(path, text)
     tree.add(layout.nodes_file, yaml_file([_where(loaded, ("nodes",))], _node_objects(loaded)))
 

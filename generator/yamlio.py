@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Iterable, Sequence
 
 import yaml
@@ -37,15 +38,21 @@ def dump_all(docs: Iterable[Any]) -> str:
     return dump_each([list(docs)])[0]
 
 
-def dump_each(batches: Sequence[list[Any]]) -> list[str]:
+def dump_each(batches: Sequence[list[Any]], index: str | None = None) -> list[str]:
     """[dump_all(docs) for docs in batches]: each through the memo, and what it does not hold emitted half here, half
     in a forked process when it is much (a cold render at 1000 services emits 2,000 values files and Applications,
-    each also written to the memo: 4 s on one core)."""
+    each also written to the memo: 4 s on one core).
+
+    `index` names the set (an environment's values files and Applications): its texts are also kept in one entry by
+    the hash of their documents, so that the next run reads one entry instead of 2,000 (one change at 1000 services)."""
     m = memo.active()
     if m is None:
         return ["---\n".join(dump(doc) for doc in docs) for docs in batches]
     keys = [memo.key_of(docs) for docs in batches]
-    out: list[str | None] = [m.lookup("dump", key) for key in keys]
+    hashes = [hashlib.sha256(key).hexdigest() for key in keys] if index is not None else []
+    last: dict[str, str] = (m.lookup("dump-index", index.encode()) or {}) if index is not None else {}
+    out: list[str | None] = [last.get(h) for h in hashes] if last else [None] * len(keys)
+    out = [text if text is not None else m.lookup("dump", key) for text, key in zip(out, keys)]
     todo = [i for i, text in enumerate(out) if text is None]
     m.misses += len(todo)
 
@@ -55,6 +62,8 @@ def dump_each(batches: Sequence[list[Any]]) -> list[str]:
         return text
     for i, text in zip(todo, parallel.halves(emit, todo)):
         out[i] = text
+    if index is not None and (now := dict(zip(hashes, out))) != last:
+        m.store("dump-index", index.encode(), now)
     return out  # type: ignore[return-value]
 
 

@@ -228,3 +228,23 @@ def test_the_model_checks_of_a_model_that_passed_them_are_not_run_again(tmp_path
             with pytest.raises(InvalidModel, match="maxmemory 2Gi must stay below"):
                 environments.load(values)
         assert ran == ["dev", "staging", "prod"] * 2
+
+
+def test_emitted_files_come_back_from_their_index_and_only_what_changed_is_emitted(tmp_path: Path, monkeypatch):
+    batches = [[{"name": f"app-{i}", "replicas": i, "env": [{"name": "A", "value": str(i)}]}] for i in range(30)]
+    plain = yamlio.dump_each(batches)  # no memo
+    m = memo.Memo(tmp_path / "memo")
+    with memo.using(m):
+        assert yamlio.dump_each(batches, "apps of prod") == plain
+    shutil.rmtree(Path(m._dir) / "dump")  # the per-entry copies gone: the index alone answers
+    emitted = []
+    real = yamlio.dump
+    monkeypatch.setattr(yamlio, "dump", lambda doc, *a: emitted.append(doc) or real(doc, *a))
+    with memo.using(m):
+        assert yamlio.dump_each(batches, "apps of prod") == plain and emitted == []
+        batches[7] = [{"name": "app-7", "replicas": 70}]
+        changed = yamlio.dump_each(batches, "apps of prod")
+        assert emitted == [{"name": "app-7", "replicas": 70}]  # the one that changed, and only it
+        assert yamlio.dump_each(batches, "apps of prod") == changed and len(emitted) == 1  # the index has it now
+    monkeypatch.undo()
+    assert changed == yamlio.dump_each(batches)  # as without the memo
