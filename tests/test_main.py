@@ -39,3 +39,12 @@ def test_an_exception_other_than_systemexit_is_not_swallowed(tmp_path):
             "runpy.run_module('generator', run_name='__main__')\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "RuntimeError: boom" in done.stderr
+
+
+def test_under_a_profiler_the_process_ends_the_ordinary_way(tmp_path):
+    """python -m cProfile -o FILE -m generator ...: cProfile writes FILE after the module returns (make bench-scale's
+    BENCH_PROFILE does this)."""
+    prof = tmp_path / "help.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "generator", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Usage:" in done.stdout and prof.stat().st_size > 0
