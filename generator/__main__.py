@@ -8,9 +8,9 @@ if __name__ == "__main__":  # not when a worker process of multiprocessing impor
     # A run builds millions of small dicts and lists (parsed manifests, memo entries) and frees almost all of them by
     # reference counting; with the default thresholds (700, 10, 10) the cycle collector walks them over and over for
     # nothing: a one-change render at 1000 services took 4.3 s with them, 3.4-3.7 s with (100,000, 50, 100), and with
-    # these 0.12 s less again (its 29 young collections took 0.16 s); a cold one 26.3 s of wall time against 29.7 s
-    # (half the system time: a forked child's collections touch, and so copy, the pages it shares with its parent).
-    # Peak memory is the same. Collections still happen, rarely.
+    # these 0.18 s of CPU less again (3.01 s against 2.83 s, four runs each, interleaved; its 29 young collections
+    # took 0.16 s). A cold one is within the noise (31.6 and 31.6 s of wall time against 28.6 and 31.9 s); peak memory
+    # the same. Collections still happen, rarely.
     gc.set_threshold(1_000_000, 50, 100)
     try:
         main()
