@@ -18,7 +18,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from . import checks, memo
 from .errors import Finding, InvalidModel, Loc, Problem, format_loc
-from .model import SECTIONS, Model
+from .model import SECTIONS, KindUnion, Model
 
 
 class Source:
@@ -191,8 +191,11 @@ def _fields_at(loc: tuple) -> list[str] | None:
         if current is None:
             return None
     while get_origin(current) in (Union, UnionType) or get_origin(current) is Annotated:
+        if get_origin(current) is Annotated:
+            current = _unannotated(current)
+            continue
         args = [a for a in get_args(current) if a is not type(None)]
-        current = args[0] if len(args) == 1 or get_origin(current) is Annotated else None
+        current = args[0] if len(args) == 1 else None
         if current is None:
             return None
     if isinstance(current, type) and issubclass(current, BaseModel):
@@ -200,10 +203,17 @@ def _fields_at(loc: tuple) -> list[str] | None:
     return None
 
 
+def _unannotated(tp: Any) -> Any:
+    """Annotated[T, ...] -> T; the kinds' union (model.KindUnion) -> the union of their classes."""
+    base, *meta = get_args(tp)
+    kinds = next((m for m in meta if isinstance(m, KindUnion)), None)
+    return kinds.union() if kinds is not None else base
+
+
 def _step(tp: Any, part: Any) -> Any:
     """The type one loc element below `tp` (field, dict value, list item, or discriminated union member)."""
     while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
+        tp = _unannotated(tp)
     origin = get_origin(tp)
     if origin in (Union, UnionType):
         members = [a for a in get_args(tp) if a is not type(None)]

@@ -519,23 +519,27 @@ class StatefulInfra(Infra):
 
 # The kinds of infra component (rabbitmq, postgresql, redis, kube-prometheus-stack) are in generator/kinds/.
 
-class _Kinds:
+class KindUnion:
     """The union of the model classes of every kind of one section, told apart by `type`: resolved from the registry
     (generator/kinds/) when pydantic first builds the schema of the model, because every kind module builds on the
-    classes of this one (the classes that hold a union defer their schema with defer_build)."""
+    classes of this one (the classes that hold a union defer their schema with defer_build). Code that walks the
+    model's types (the loader's "did you mean") asks union() for it."""
 
     def __init__(self, section: str):
         self.section = section
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+    def union(self) -> Any:
         from .kinds import registry  # noqa: PLC0415  (see the docstring)
 
         classes = tuple(k.model for k in registry.in_section(self.section))
-        return handler.generate_schema(Annotated[Union[classes], Field(discriminator="type")])  # type: ignore[valid-type]
+        return Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return handler.generate_schema(self.union())
 
 
-InfraComponent = Annotated[object, _Kinds("infra")]
-ControllerComponent = Annotated[object, _Kinds("controllers")]
+InfraComponent = Annotated[object, KindUnion("infra")]
+ControllerComponent = Annotated[object, KindUnion("controllers")]
 
 
 
@@ -610,7 +614,7 @@ class ArgoCD(Strict):
 
 
 class Platform(Strict):
-    model_config = ConfigDict(defer_build=True)  # its controllers' union comes from the kinds (_Kinds)
+    model_config = ConfigDict(defer_build=True)  # its controllers' union comes from the kinds (KindUnion)
 
     app: Name = "platform"
     """The Application that creates namespaces and their default-deny policies."""
@@ -652,7 +656,7 @@ SECTIONS = (
 class Model(Strict):
     """The whole platform. Each top-level key lives in exactly one file of values/."""
 
-    model_config = ConfigDict(defer_build=True)  # the unions of infra and controllers come from the kinds (_Kinds)
+    model_config = ConfigDict(defer_build=True)  # the unions of infra and controllers come from the kinds (KindUnion)
 
     environments: list[Name] = []
     """The environments, in promotion order (a release reaches the first, then each next one); each is the base

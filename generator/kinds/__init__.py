@@ -9,7 +9,7 @@ role the model gives it: the broker of `messaging` (rabbitmq), the server of `da
 stack (kube-prometheus-stack), and metrics-server's aggregated API.
 
 Imports go one way: a kind module imports the model (and the values helpers); the model takes the union of the
-kinds' classes from the registry only when pydantic first builds its schema (model._Kinds).
+kinds' classes from the registry only when pydantic first builds its schema (model.KindUnion).
 """
 
 from __future__ import annotations
