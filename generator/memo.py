@@ -150,6 +150,39 @@ def stage(name: str, key: bytes, compute: Callable[[], Any], encode: Callable[[A
     return value
 
 
+class Index:
+    """One entry holding the values a set read together (an environment's files, its values files and Applications)
+    found in the memo last time: a re-run after one change reads it instead of thousands of entries. Its values are
+    those of the entries themselves, under their own stage and key, so a stale or foreign index only costs lookups;
+    save() rewrites it with what this run looked up and remembered."""
+
+    def __init__(self, m: Memo, name: bytes):
+        self.m, self.name = m, name
+        self._last: dict[str, Any] = m.lookup("index", name) or {}
+        self._now: dict[str, Any] = {}
+
+    @staticmethod
+    def _id(stage: str, key: bytes) -> str:
+        return hashlib.sha256(stage.encode() + b"\0" + key).hexdigest()
+
+    def lookup(self, stage: str, key: bytes) -> Any:
+        """m.lookup(stage, key), from the index when it holds it."""
+        found = self._last.get(self._id(stage, key))
+        if found is None:
+            found = self.m.lookup(stage, key)
+        if found is not None:
+            self._now[self._id(stage, key)] = found
+        return found
+
+    def remember(self, stage: str, key: bytes, value: Any) -> None:
+        """A value computed (and stored under stage and key) this run."""
+        self._now[self._id(stage, key)] = value
+
+    def save(self) -> None:
+        if self._now != self._last:
+            self.m.store("index", self.name, self._now)
+
+
 class Unstorable(Exception):
     """A result that a JSON round trip would change (e.g. integer mapping keys): returned, not stored."""
 

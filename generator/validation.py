@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from . import capacity, memo, parallel, policy, references, yamlio
 from .crds import resolve_crd_dir
@@ -153,19 +153,8 @@ def _file_findings(schema: Validator, files: dict[str, bytes], by_source: dict[s
     credentials_out: dict[str, list[tuple[int, tuple, str]]] = {}
     todo: list[tuple[str, bytes | None, bool, bytes | None, bool]] = []  # (file, schema key, to do, credentials key, to do)
     paths = sorted(set(by_source) | {p for p in files if _credential_scanned(p, unreadable)})
-    # The findings of these files' last run, by their keys, in one entry: a re-render after one change reads it instead
-    # of 6,000 entries (at 1000 services). Its values are the per-file entries', so it is only ever a faster way there.
-    index_key = memo.digest(*paths) if m is not None else None
-    last: dict[str, Any] = (m.lookup("file-findings", index_key) if index_key is not None else None) or {}
-    now: dict[str, Any] = {}
-
-    def stored(stage: str, key: bytes) -> Any:
-        found = last.get(key.hex())
-        if found is None:
-            found = m.lookup(stage, key)
-        if found is not None:
-            now[key.hex()] = found
-        return found
+    # The per-file findings of these files in one entry too: a re-render after one change reads it instead of 6,000.
+    kept = memo.Index(m, memo.digest("file findings", *paths)) if m is not None else None
     for path in paths:
         schema_key = credentials_key = None
         schema_todo = credentials_todo = False
@@ -173,16 +162,16 @@ def _file_findings(schema: Validator, files: dict[str, bytes], by_source: dict[s
             keys = [schema.schema_key(o.doc) for o in by_source[path]]
             # No schema for a kind: its message lists every kind known, so it is never stored.
             schema_key = memo.digest(files[path], repr(keys)) if m is not None and None not in keys else None
-            found = stored("schema-file", schema_key) if schema_key is not None else None
+            found = kept.lookup("schema-file", schema_key) if schema_key is not None else None
             if found is not None:
                 schema_out[path] = [SchemaFinding(path, *f) for f in found]
             else:
                 schema_todo = True
         if _credential_scanned(path, unreadable):
             credentials_key = memo.digest(files[path], "objects" if path in by_source else "all") if m is not None else None
-            found = stored("credentials-file", credentials_key) if credentials_key is not None else None
+            found = kept.lookup("credentials-file", credentials_key) if credentials_key is not None else None
             if found is not None:
-                credentials_out[path] = [(index, tuple(loc), what) for index, loc, what in found]
+                credentials_out[path] = [(i, tuple(loc), what) for i, loc, what in found]
             else:
                 credentials_todo = True
         if schema_todo or credentials_todo:
@@ -214,13 +203,13 @@ def _file_findings(schema: Validator, files: dict[str, bytes], by_source: dict[s
         if schema_found is not None:
             schema_out[path] = [SchemaFinding(path, *f) for f in schema_found]
             if schema_key is not None:
-                now[schema_key.hex()] = schema_found
+                kept.remember("schema-file", schema_key, schema_found)
         if credentials is not None:
-            credentials_out[path] = [(index, tuple(loc), what) for index, loc, what in credentials]
+            credentials_out[path] = [(i, tuple(loc), what) for i, loc, what in credentials]
             if credentials_key is not None:
-                now[credentials_key.hex()] = credentials
-    if index_key is not None and now != last:
-        m.store("file-findings", index_key, now)
+                kept.remember("credentials-file", credentials_key, credentials)
+    if kept is not None:
+        kept.save()
     return {p: schema_out[p] for p in by_source}, {p: credentials_out[p] for p in sorted(credentials_out)}
 
 

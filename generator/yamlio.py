@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Iterable, Sequence
 
 import yaml
@@ -49,10 +48,8 @@ def dump_each(batches: Sequence[list[Any]], index: str | None = None) -> list[st
     if m is None:
         return ["---\n".join(dump(doc) for doc in docs) for docs in batches]
     keys = [memo.key_of(docs) for docs in batches]
-    hashes = [hashlib.sha256(key).hexdigest() for key in keys] if index is not None else []
-    last: dict[str, str] = (m.lookup("dump-index", index.encode()) or {}) if index is not None else {}
-    out: list[str | None] = [last.get(h) for h in hashes] if last else [None] * len(keys)
-    out = [text if text is not None else m.lookup("dump", key) for text, key in zip(out, keys)]
+    look = memo.Index(m, f"emitted {index}".encode()) if index is not None else m
+    out: list[str | None] = [look.lookup("dump", key) for key in keys]
     todo = [i for i, text in enumerate(out) if text is None]
     m.misses += len(todo)
 
@@ -62,8 +59,10 @@ def dump_each(batches: Sequence[list[Any]], index: str | None = None) -> list[st
         return text
     for i, text in zip(todo, parallel.halves(emit, todo)):
         out[i] = text
-    if index is not None and (now := dict(zip(hashes, out))) != last:
-        m.store("dump-index", index.encode(), now)
+        if isinstance(look, memo.Index):
+            look.remember("dump", keys[i], text)
+    if isinstance(look, memo.Index):
+        look.save()
     return out  # type: ignore[return-value]
 
 

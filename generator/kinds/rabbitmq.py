@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field
 
 from .. import helmvalues as hv
-from ..chartvalues import Common, InfraAlerts, Storage, Strict
+from ..chartvalues import Common, InfraAlerts, Pos, Storage, Strict
 from ..model import Model, Port, StatefulInfra, duration_seconds
 from .base import INFRA, Kind, credentials, own_storage
 
-Pos = Annotated[int, Field(ge=1)]
 
 
 class RabbitMQ(StatefulInfra):

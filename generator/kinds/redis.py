@@ -7,13 +7,12 @@ from typing import Annotated, Any, Iterator, Literal
 from pydantic import Field
 
 from .. import helmvalues as hv
-from ..chartvalues import Common, Exporter as ExporterValues, InfraAlerts, Storage
+from ..chartvalues import Common, Exporter as ExporterValues, InfraAlerts, Pos, Storage
 from ..errors import Finding
 from ..model import Exporter, Memory, Model, Port, StatefulInfra
 from ..quantity import memory_bytes
 from .base import INFRA, Kind, credentials, own_storage
 
-Pos = Annotated[int, Field(ge=1)]
 
 
 class Redis(StatefulInfra):
