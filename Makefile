@@ -26,10 +26,10 @@ venv: $(STAMP) ## Create or update .venv only (CI calls .venv/bin/python -m gene
 
 # The upstream CRD schemas validation needs: $ECO2_CRDS, ../shared/crds, or the pinned download
 # (sha256-checked, skipped when .cache/crds is already complete).
-CRDS = test -n "$${ECO2_CRDS:-}" -o -d ../shared/crds || $(PY) -m generator.crds fetch >&2
+CRDS = test -n "$${ECO2_CRDS:-}" -o -d ../shared/crds || $(PY) -m generator.upstream.crds fetch >&2
 # The upstream Helm charts: $ECO2_CHARTS, ../shared/charts, or helm pull of the pinned charts
 # (sha256-checked against charts.lock, skipped when .cache/charts already holds verified copies).
-CHARTS = test -n "$${ECO2_CHARTS:-}" -o -d ../shared/charts || $(PY) -m generator.charts fetch >&2
+CHARTS = test -n "$${ECO2_CHARTS:-}" -o -d ../shared/charts || $(PY) -m generator.upstream.charts fetch >&2
 
 render: $(STAMP) ## Render values/ into rendered/, argocd/ and the schemas (validated, all or nothing)
 	@$(CRDS)
@@ -47,10 +47,10 @@ validate: $(STAMP) ## Validate rendered/ and argocd/ on disk: schemas, cross-obj
 	@$(GEN) validate $(ENV_FLAG)
 
 schemas: $(STAMP) ## Download the pinned upstream CRDs (schemas.lock, sha256-checked) into .cache/crds
-	@$(PY) -m generator.crds fetch
+	@$(PY) -m generator.upstream.crds fetch
 
 charts: $(STAMP) ## Pull the pinned upstream Helm charts (charts.lock, sha256-checked) into .cache/charts
-	@$(PY) -m generator.charts fetch
+	@$(PY) -m generator.upstream.charts fetch
 
 helm-lint: $(STAMP) ## helm lint --strict every chart with every ci/*-values.yaml scenario
 	@$(GEN) helm-lint
@@ -101,14 +101,14 @@ test: $(STAMP) ## Run the whole test suite (as root, first installs the servers 
 # capacity.py: only the decision where a pod can run (node labels, affinity, taints and tolerations);
 # review/: only its danger and redaction rules; quantity.py: the API server's quantity grammar they read sizes with;
 # yamledit.py, envedit.py, release.py: the edits promotion and set-image --env make to values/.
-MUTATION_SCOPE ?= generator.checks.* generator.references.* generator.setimage.* generator.policy.* \
-	generator.credentials.* generator.output.* \
-	$(foreach f,node_labels _expression _term _affinity _toleration tolerates fits,generator.capacity.x_$(f)__mutmut_*) \
+MUTATION_SCOPE ?= generator.model.checks.* generator.validate.references.* generator.edit.setimage.* generator.validate.policy.* \
+	generator.credentials.* generator.write.output.* \
+	$(foreach f,node_labels _expression _term _affinity _toleration tolerates fits,generator.validate.capacity.x_$(f)__mutmut_*) \
 	generator.review.redaction.x_redact__mutmut_* \
 	$(foreach f,_quantity _is_volume_size _vct_names _queue_names _queues_of _covers _brief _project_narrowing \
 	  _removal_danger _dangers _replacements _restarts _environments_removed,generator.review.dangers.x_$(f)__mutmut_*) \
 	generator.review.summary.x__reach__mutmut_* \
-	generator.quantity.x_kubernetes_quantity__mutmut_* generator.yamledit.* generator.envedit.* generator.release.*
+	generator.quantity.x_kubernetes_quantity__mutmut_* generator.edit.yamledit.* generator.edit.envedit.* generator.edit.release.*
 MUTATION_MIN ?= 90
 mutation: $(STAMP) ## Mutation-test the modules that decide safety (mutmut; long, see README; fails under MUTATION_MIN=90 % killed)
 	@$(CRDS)

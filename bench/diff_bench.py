@@ -87,7 +87,7 @@ def main() -> None:
             review.render_text(report)
             review.render_markdown(report)
             library.append(time.perf_counter() - start)
-        runner = ("import click, sys; from generator.cli_diff import diff_command; g = click.Group(); "
+        runner = ("import click, sys; from generator.cli.diff import diff_command; g = click.Group(); "
                   "g.add_command(diff_command); g(sys.argv[1:])")
         for _ in range(args.runs):
             start = time.perf_counter()

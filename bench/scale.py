@@ -16,7 +16,7 @@ directory of that run (only tools/ is linked to the repository's, so helm is not
 5. `check`, 6. `validate`, 7. `diff --base HEAD` (the working tree against the commit of step 3);
 8. the baseline: `helm template` once for every rendered/<env>/apps/*.yaml, with the chart, release, namespace,
    value files, --kube-version, --api-versions, --include-crds and --skip-tests the Application gives (as
-   generator/hydrate.py derives them), output to files; sequentially, and 2 at a time;
+   generator/hydrate/hydrate.py derives them), output to files; sequentially, and 2 at a time;
 9. `render`, cold, again: the model after step 4 in a fresh copy with an empty cache, right after the loops (the
    speed of a shared machine drifts over minutes; the two cold renders bracket the loops).
 
@@ -51,8 +51,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synth  # noqa: E402
-from generator import charts as chart_sources  # noqa: E402  (locating the verified upstream archives only)
 from generator.helm import find_helm  # noqa: E402
+from generator.upstream import charts as chart_sources  # noqa: E402  (locating the verified upstream archives only)
 
 DEFAULT_N = (100, 300, 1000)
 NEW_TAG = "v0.6.1"

@@ -23,7 +23,7 @@ The mix (i = 0 .. N-1):
 Namespaces: `api` holds services 0..99, then one namespace per 100 services (`api-02`, `api-03`, ...), each
 declared in platform.namespaces (restricted, default-deny) and added to every Secret declared in `api`.
 
-Nodes are packed by the capacity rule generator/capacity.py enforces after hydration: on each node the peak
+Nodes are packed by the capacity rule generator/validate/capacity.py enforces after hydration: on each node the peak
 requests of every pod placed on it (Deployment: replicas or HPA max + maxSurge; canary Rollout: twice replicas or
 HPA max, the full second set at promotion), plus the DaemonSets every node runs (EBS CSI node plugin and
 node-exporter: 80m / 184Mi measured, DAEMONSET_HEADROOM below keeps more), must fit in the node's capacity minus
@@ -129,7 +129,7 @@ def _mebibytes(memory: str) -> int:
 
 
 def peak(svc: dict, max_surge: int) -> tuple[int, int]:
-    """(millicores, MiB) the service's pods request at peak, as generator/capacity.py counts them."""
+    """(millicores, MiB) the service's pods request at peak, as generator/validate/capacity.py counts them."""
     base = svc["hpa"]["maxReplicas"] if "hpa" in svc else svc["replicas"]
     pods = 2 * base if svc["delivery"]["strategy"] == "canary" else base + max_surge
     req = svc["resources"]["requests"]

@@ -1,4 +1,4 @@
-"""Throughput of generator.kubeschema: documents validated per second over a mixed corpus (median of 5 runs)."""
+"""Throughput of generator.validate.kubeschema: documents validated per second over a mixed corpus (median of 5 runs)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator.crds import resolve_crd_dir  # noqa: E402 (runs as a script, without an install)
-from generator.kubeschema import Validator  # noqa: E402
+from generator.upstream.crds import resolve_crd_dir  # noqa: E402 (runs as a script, without an install)
+from generator.validate.kubeschema import Validator  # noqa: E402
 
 CORPUS = ROOT / "tests" / "schema_corpus"
 

@@ -20,11 +20,11 @@ def fail(lines: list[str], code: int) -> None:
 def _expected(exc: Exception) -> tuple[list[str], int] | None:
     """The message lines and exit code of an expected failure; None for anything else. The modules are imported here,
     not at the top, so that a command that fails nothing (a replayed render) never loads them."""
-    from .charts import ChartSourceError
+    from .upstream.charts import ChartSourceError
     from .errors import InvalidModel, UsageError, ValidationFailed
     from .helm import HelmError
-    from .kubeschema import SchemaError
-    from .output import Busy
+    from .validate.kubeschema import SchemaError
+    from .write.output import Busy
 
     if isinstance(exc, InvalidModel):
         return [str(p) for p in exc.problems], EXIT_INVALID  # one line per problem, nothing else

@@ -13,11 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import capacity, charts, environments, helmvalues, hydrate, layout as layouts, memo, objects, orphans, output, overview, policy, render, replay, validation, yamlio
+from . import layout as layouts, memo, yamlio
 from .errors import UsageError, ValidationFailed, format_loc
-from .layout import Layout
-from .options import Options
 from .helm import HelmError, find_helm
+from .hydrate import hydrate
+from .layout import Layout
+from .model import environments
+from .options import Options
+from .render import helmvalues, overview, render
+from .upstream import charts
+from .validate import capacity, objects, orphans, policy, validation
+from .write import output, replay
 
 Log = Callable[[str], None]
 
@@ -90,7 +96,7 @@ class Inputs:
 
     @classmethod
     def of(cls, opts: Options, staged: Path, envs: list[str]) -> "Inputs":
-        from .crds import resolve_crd_dir
+        from .upstream.crds import resolve_crd_dir
 
         crd_dir = resolve_crd_dir(opts.crds, Path(__file__).resolve().parents[1]) if opts.validate else None
         shown = _display(opts.values, opts.root)

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import credentials, helmvalues, memo, yamlio
+from generator import credentials, memo, yamlio
 from generator.helm import find_helm
-from generator.loader import load
+from generator.model.loader import load
+from generator.render import helmvalues
 
 REPO = Path(__file__).resolve().parents[1]
 VALUES = REPO / "values"
@@ -104,8 +105,8 @@ def write_chart_values(out: Path, *charts: str):
 @pytest.fixture(scope="session")
 def validator():
     """Kubernetes 1.28 and upstream CRD schemas, loaded once for the session."""
-    from generator.crds import resolve_crd_dir
-    from generator.kubeschema import Validator
+    from generator.upstream.crds import resolve_crd_dir
+    from generator.validate.kubeschema import Validator
 
     return Validator(load(VALUES).model.cluster.kubernetes_version, resolve_crd_dir(None, REPO))
 

@@ -42,7 +42,7 @@ def test_the_synthetic_model_loads_as_one_environment(tmp_path: Path):
     """bench/synth.py against the model as it is now (it broke once the model had environments)."""
     import synth
 
-    from generator import environments
+    from generator.model import environments
 
     values = synth.write(12, tmp_path)
     envs = environments.load(values)

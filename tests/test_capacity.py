@@ -1,4 +1,4 @@
-"""Node capacity from the rendered pods (generator/capacity.py): each way a pod's request and count are reached,
+"""Node capacity from the rendered pods (generator/validate/capacity.py): each way a pod's request and count are reached,
 where it lands, and the real kube-prometheus-stack chart rendered by the real helm.
 
 The small cases build objects by hand against the real Eco² model (values/): the nodes have 2 vCPUs and a
@@ -14,12 +14,13 @@ import pytest
 import yaml
 
 from conftest import REPO, VALUES
-from generator import capacity, resolve
 from generator.errors import Finding
-from generator.loader import load
-from generator.model import Taint
-from generator.objects import Obj
+from generator.model.loader import load
+from generator.model.model import Taint
+from generator.plan import resolve
 from generator.quantity import cpu_millis, memory_bytes
+from generator.validate import capacity
+from generator.validate.objects import Obj
 
 AUTH = {"nodeSelector": {"workload": "api", "domain": "auth"}}
 INFRA_TAINT = {"key": "node-role.kubernetes.io/infrastructure", "operator": "Equal", "value": "true", "effect": "NoSchedule"}

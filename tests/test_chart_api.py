@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from conftest import Rendered, schema_rejection, write_chart_values
-from generator import resolve
 from generator.helm import HelmError
+from generator.plan import resolve
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "api"

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from conftest import Rendered, schema_rejection, write_chart_values
-from generator import helmvalues, resolve
 from generator.helm import HelmError
+from generator.plan import resolve
+from generator.render import helmvalues
 
 REPO = Path(__file__).resolve().parents[1]
 CHARTS = ("rabbitmq", "postgresql", "redis")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO, VALUES
-from generator.loader import load
+from generator.model.loader import load
 
 CHARTS = sorted(p.parent for p in REPO.glob("charts/*/Chart.yaml") if "type: library" not in p.read_text())
 KUBE = load(VALUES).model.cluster.kubernetes_version

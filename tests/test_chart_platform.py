@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import schema_rejection, write_chart_values
-from generator import resolve
+from generator.plan import resolve
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "platform"

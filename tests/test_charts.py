@@ -1,4 +1,4 @@
-"""generator.charts: charts.lock, resolving a verified upstream chart archive, and pulling one with real helm
+"""generator.upstream.charts: charts.lock, resolving a verified upstream chart archive, and pulling one with real helm
 from a real (local) Helm chart repository."""
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from generator import charts
-from generator.charts import Archive, ChartSourceError, dump_lock, fetch, read_lock, resolve_chart, verify, write_lock
 from generator.helm import _env
+from generator.upstream import charts
+from generator.upstream.charts import (
+    Archive, ChartSourceError, dump_lock, fetch, read_lock, resolve_chart, verify, write_lock,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "charts.lock"
@@ -180,9 +182,9 @@ def test_no_source_at_all_names_the_three_ways(root):
 def test_verify_cli(tmp_path):
     _archive(tmp_path / "bad", tamper=True)
     run = functools.partial(subprocess.run, capture_output=True, text=True, cwd=REPO, timeout=60)
-    ok = run([sys.executable, "-m", "generator.charts", "verify", "--dir", str(MIRROR)])
+    ok = run([sys.executable, "-m", "generator.upstream.charts", "verify", "--dir", str(MIRROR)])
     assert ok.returncode == 0 and "all 5 charts verified" in ok.stdout, ok.stderr
-    bad = run([sys.executable, "-m", "generator.charts", "verify", "--dir", str(tmp_path / "bad")])
+    bad = run([sys.executable, "-m", "generator.upstream.charts", "verify", "--dir", str(tmp_path / "bad")])
     assert bad.returncode == 1
     assert f"{tmp_path / 'bad' / MS_FILE}: sha256" in bad.stderr
     assert f"{tmp_path / 'bad' / 'argo-rollouts-2.41.0.tgz'}: missing" in bad.stderr

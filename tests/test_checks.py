@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from conftest import VALUES, edit
-from generator import checks, kinds, resolve
-from generator.loader import load
+from generator import kinds
+from generator.model import checks
+from generator.model.loader import load
+from generator.plan import resolve
 from test_invalid_inputs import apply
 
 INVALID = Path(__file__).parent / "invalid"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator import policy
 from generator.credentials import Name
 from generator.review import redaction
+from generator.validate import policy
 
 VALUE = "s3cr3t-pw"
 

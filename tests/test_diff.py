@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from generator import review, yamlio
-from generator.cli_diff import diff_command
+from generator.cli.diff import diff_command
 from generator.review import comparison, fields, markdown, redaction, snapshot
 from generator.review.fields import Name
 from generator.review.text import WHOLE_OBJECT_LINES

@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from conftest import REPO, VALUES, copy_repo, edit, run_cli
-from generator import environments, output, resolve
 from generator.errors import Finding, InvalidModel
+from generator.model import environments
+from generator.plan import resolve
+from generator.write import output
 
 
 def messages(values: Path) -> list[str]:
@@ -250,7 +252,7 @@ def test_render_of_one_environment_leaves_the_others_byte_for_byte(tmp_path: Pat
 
 def test_set_image_refuses_an_image_the_last_environment_sets_in_its_overlay(model_dir: Path):
     """Editing the base would leave prod's pinned image as it is: refused at the overlay's line, nothing written."""
-    from generator import setimage
+    from generator.edit import setimage
 
     (model_dir / "environments/prod.yaml").write_text("services:\n  waste:\n    image: {repository: ghcr.io/eco2-team/waste-api, tag: v0.5.0}\n")
     before = (model_dir / "services.yaml").read_bytes()
@@ -263,7 +265,7 @@ def test_set_image_refuses_an_image_the_last_environment_sets_in_its_overlay(mod
 
 
 def test_set_image_says_which_environments_keep_an_image_of_their_own(model_dir: Path):
-    from generator import setimage
+    from generator.edit import setimage
 
     overlay = model_dir / "environments/dev.yaml"
     text = overlay.read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import loader
+from generator.model import loader
 
 ROOT = Path(__file__).resolve().parents[1]
 

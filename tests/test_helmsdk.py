@@ -1,4 +1,4 @@
-"""Helm in process (generator/helmsdk.py) gives the objects the helm CLI gives, and is used only where it can.
+"""Helm in process (generator/hydrate/helmsdk.py) gives the objects the helm CLI gives, and is used only where it can.
 
 Every committed manifest of a local chart is rendered in process by `make render`, and
 tests/test_hydration.py compares each with `helm template` of its Application run by the CLI: that is the
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from generator import helmsdk, hydrate
 from generator.helm import HelmError, find_helm
+from generator.hydrate import helmsdk, hydrate
 
 pytestmark = pytest.mark.skipif(not helmsdk.available(), reason="helm-python-sdk is a dependency: `make test` has it")
 
@@ -153,7 +153,7 @@ def test_a_helper_that_cannot_be_started_leaves_the_call_to_the_cli(chart: Path,
 
 def test_the_generators_process_never_loads_the_library(chart: Path, tmp_path: Path) -> None:
     values = REPO / "charts" / "api" / "ci" / "rolling-values.yaml"
-    code = ("import sys; from pathlib import Path; from generator import hydrate, helm; "
+    code = ("import sys; from pathlib import Path; from generator import helm; from generator.hydrate import hydrate; "
             f"inv = hydrate.Invocation('api', Path({str(chart)!r}), 'api', 'eco2', (Path({str(values)!r}),), "
             "value_names=('v.yaml',)); "
             f"r = hydrate.hydrate([inv], Path({str(tmp_path)!r}), helm.find_helm(), Path({str(tmp_path / 'c')!r})); "

@@ -10,7 +10,7 @@ import yaml
 
 from conftest import edit
 from generator.errors import InvalidModel
-from generator.loader import load
+from generator.model.loader import load
 
 CASES = sorted((Path(__file__).parent / "invalid").glob("*.yaml"))
 
@@ -87,7 +87,7 @@ def test_a_byte_that_is_not_utf8_is_reported_where_it_is(model_dir: Path):
 
 
 def test_a_file_over_the_size_bound_is_refused_before_it_is_read(model_dir: Path):
-    from generator.loader import MAX_FILE_BYTES
+    from generator.model.loader import MAX_FILE_BYTES
     services = (model_dir / "services.yaml").read_bytes()
     padding = MAX_FILE_BYTES + 1 - len(services)
     (model_dir / "services.yaml").write_bytes(services + b"#" * (padding - 1) + b"\n")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import kubeschema
-from generator.crds import fetch, read_lock, resolve_crd_dir, verify
-from generator.kubeschema import SchemaError, SchemaFinding, Validator
+from generator.upstream.crds import fetch, read_lock, resolve_crd_dir, verify
+from generator.validate import kubeschema
+from generator.validate.kubeschema import SchemaError, SchemaFinding, Validator
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "schemas.lock"

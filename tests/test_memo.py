@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_repo
-from generator import memo, output, parallel, pipeline, yamlio
+from generator import memo, parallel, pipeline, yamlio
+from generator.write import output
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -90,7 +91,7 @@ def test_only_the_last_versions_are_kept(tmp_path: Path):
 def test_a_model_from_the_memo_still_points_at_file_line_and_column(tmp_path: Path):
     """Its positions are parsed again on demand: the error is the same whether the model came from the memo or not."""
     from conftest import edit
-    from generator import loader
+    from generator.model import loader
     from generator.errors import InvalidModel
 
     root = copy_repo(tmp_path / "repo")
@@ -111,8 +112,8 @@ def test_a_model_from_the_memo_still_points_at_file_line_and_column(tmp_path: Pa
 
 def test_validation_through_the_memo_finds_what_it_finds_without(tmp_path: Path):
     """Schema and credential findings are stored per file: from the memo, the same findings at the same documents."""
-    from generator import validation
-    from generator.loader import load
+    from generator.validate import validation
+    from generator.model.loader import load
 
     root = REPO  # the committed tree (rendered/ matches values/: make check)
     tree = {p: b for p, b in files(root).items() if p.startswith(("rendered/prod/", "argocd/prod/"))}
@@ -143,8 +144,8 @@ def test_validation_through_the_memo_finds_what_it_finds_without(tmp_path: Path)
     # The environment's index of those findings answers alone: without the per-file entries, nothing is computed.
     for stage in ("schema-file", "credentials-file"):
         shutil.rmtree(Path(m._dir) / stage)
-    import generator.kubeschema as kubeschema
-    from generator import policy
+    import generator.validate.kubeschema as kubeschema
+    from generator.validate import policy
 
     real = (kubeschema.Validator.validate, policy.credential_problems)
     kubeschema.Validator.validate = lambda *a: pytest.fail("validated again")
@@ -167,8 +168,8 @@ def test_validation_split_with_a_forked_process_finds_the_same(tmp_path: Path, m
     """The files not in the memo are checked (schema, credentials) half in a forked child (parallel.halves): the same
     findings at the same documents as one process, with and without the memo, and the child's half is stored like
     the rest."""
-    from generator import validation
-    from generator.loader import load
+    from generator.validate import validation
+    from generator.model.loader import load
 
     tree = {p: b for p, b in files(REPO).items() if p.startswith(("rendered/prod/", "argocd/prod/"))}
     manifests = "rendered/prod/manifests/waste.yaml"
@@ -204,7 +205,7 @@ def test_validation_split_with_a_forked_process_finds_the_same(tmp_path: Path, m
 
 def test_the_model_checks_of_a_model_that_passed_them_are_not_run_again(tmp_path: Path, monkeypatch):
     from conftest import VALUES, edit
-    from generator import checks, environments
+    from generator.model import checks, environments
     from generator.errors import InvalidModel
 
     ran: list[str] = []

@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 
 from conftest import REPO, copy_repo, edit
-from generator import upstream
-from generator.crds import resolve_crd_dir
+from generator.upstream import upstream
+from generator.upstream.crds import resolve_crd_dir
 
 KIND_MODULE = '''"""memcached: a second cache, rendered by charts/memcached (tests/test_new_kind.py)."""
 

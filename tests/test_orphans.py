@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_repo, run_cli
-from generator import environments, orphans, output, overview
+from generator.model import environments
+from generator.render import overview
+from generator.validate import orphans
+from generator.write import output
 
 ENVS = ("dev", "staging", "prod")
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import REPO, run_cli
-from generator import environments
+from generator.model import environments
 
 ENVS = ("dev", "staging", "prod")
 PAGES = [REPO / "rendered" / env / "README.md" for env in ENVS]
@@ -212,8 +212,8 @@ def test_capacity_refuses_an_unknown_environment_and_a_tree_without_manifests(tm
 
 def test_headroom_is_allocatable_minus_peak_and_goes_negative_when_over():
     """On a model made to overflow: the table says by how much, before the capacity check's error."""
-    from generator import overview
-    from generator.objects import Obj
+    from generator.render import overview
+    from generator.validate.objects import Obj
 
     envs = environments.load(REPO / "values")
     model = envs["prod"].model

@@ -7,7 +7,8 @@ import signal
 
 import pytest
 
-from generator import output, parallel
+from generator import parallel
+from generator.write import output
 
 pytestmark = pytest.mark.skipif(not parallel.available(), reason="fork-based split only on Linux with 2+ CPUs")
 

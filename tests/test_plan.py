@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator import applications, helmvalues, plan as plans, resolve
-from generator.loader import load
+from generator.model.loader import load
+from generator.plan import plan as plans, resolve
+from generator.render import applications, helmvalues
 
 from conftest import VALUES
 

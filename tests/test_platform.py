@@ -12,9 +12,13 @@ import pytest
 import yaml
 
 from conftest import REPO, VALUES
-from generator import applications, hydrate, output, pipeline, validation, yamlio
+from generator import pipeline, yamlio
 from generator.helm import HelmError
-from generator.loader import load
+from generator.hydrate import hydrate
+from generator.model.loader import load
+from generator.render import applications
+from generator.validate import validation
+from generator.write import output
 
 SHARED = REPO.parent / "shared" / "charts"
 

@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import pytest
 
-from generator import policy
-from generator.objects import Obj
+from generator.validate import policy
+from generator.validate.objects import Obj
 
 DIGEST = "sha256:" + "a" * 64
 

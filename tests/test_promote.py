@@ -11,10 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO, copy_repo
-from generator import envedit, environments, output, pipeline, release, setimage, yamledit
+from generator import pipeline
+from generator.cli.promote import envs_command, promote_command
+from generator.cli.set_image import set_image_command
+from generator.edit import envedit, release, setimage, yamledit
 from generator.errors import InvalidModel as InvalidModelError
-from generator.cli_promote import envs_command, promote_command
-from generator.cli_setimage import set_image_command
+from generator.model import environments
+from generator.write import output
 from test_set_image import COMMENTED, changed_lines, files
 
 OVERLAYS = Path(__file__).parent / "promote_cases" / "environments"
@@ -354,7 +357,7 @@ def test_a_release_field_changed_in_one_environment_and_not_the_next_is_named_wi
 def test_the_diff_command_reads_both_models_from_git(model: Path):
     import subprocess
 
-    from generator.cli_diff import diff_command
+    from generator.cli.diff import diff_command
 
     root = model.parent
     shutil.copytree(REPO / "charts", root / "charts", symlinks=True)

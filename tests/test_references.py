@@ -1,4 +1,4 @@
-"""Cross-object reference checks (generator/references.py), each branch on a few hand-built objects.
+"""Cross-object reference checks (generator/validate/references.py), each branch on a few hand-built objects.
 
 Fast (no helm, no rendered tree): the objects are written here, and what each case expects follows from how
 Kubernetes, Argo CD and Argo Rollouts resolve the reference (a Service's targetPort defaults to its port and a
@@ -16,9 +16,9 @@ import pytest
 
 from conftest import VALUES
 from test_checks import registered_functions
-from generator import references
-from generator.loader import load
-from generator.objects import Index, Obj
+from generator.model.loader import load
+from generator.validate import references
+from generator.validate.objects import Index, Obj
 
 _index = itertools.count()
 ROLLOUTS = "argoproj.io/v1alpha1"

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_repo, edit, run_cli
-from generator import output, pipeline
+from generator import pipeline
 from generator.helm import find_helm
+from generator.write import output
 
 CASES = sorted(p for p in (Path(__file__).parent / "cases").iterdir() if (p / "values").is_dir())
 GENERATED = ("rendered", "argocd")

@@ -11,11 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO, copy_repo
-from generator import output, pipeline, setimage
-from generator.cli_setimage import set_image_command
+from generator import pipeline
+from generator.cli.set_image import set_image_command
+from generator.edit import setimage
 from generator.errors import InvalidModel, ValidationFailed
 from generator.helm import HelmError
-from generator.loader import load
+from generator.model.loader import load
+from generator.write import output
 
 COMMENTED = Path(__file__).parent / "set_image_cases" / "commented" / "values"
 DIGEST4 = "sha256:" + "4" * 64
@@ -370,7 +372,7 @@ D1 = "sha256:" + "1" * 64
 
 def splice(text: str, wanted: dict[str, str], tag: str | None = "v1", digest: str | None = None) -> tuple[str, list[str]]:
     """setimage's splice of `x.image` in `text` (no model needed), and the changes as the CLI prints them."""
-    from generator.model import Image
+    from generator.model.model import Image
 
     image = Image.model_construct(repository="r.example.org/x", tag=tag, digest=digest)
     new, changes = setimage._splice(text, ("x", "image"), wanted, image, "values/x.yaml", None)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import loader, memo, setimage
+from generator import memo
+from generator.edit import setimage
+from generator.model import loader
 from test_set_image import COMMENTED, DIGEST4, commented_copy, files
 
 OLD = {"tag": "1.0.0", "digest": None}

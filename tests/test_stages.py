@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_repo, edit
-from generator import crds, hydrate, memo, orphans, output, overview, pipeline, render, validation
+from generator import memo, pipeline
+from generator.hydrate import hydrate
+from generator.render import overview, render
+from generator.upstream import crds
+from generator.validate import orphans, validation
+from generator.write import output
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -171,5 +176,5 @@ def test_a_test_that_patches_the_generator_gets_a_memo_of_its_own(monkeypatch, t
     assert memo.Memo(asked).dir.parent == asked  # nothing patched yet: the memo is where it is asked to be
     monkeypatch.setattr("os.sep", "/")  # not the generator's: changes nothing
     assert memo.Memo(asked).dir.parent == asked
-    monkeypatch.setattr("generator.orphans.find", orphans.find)
+    monkeypatch.setattr("generator.validate.orphans.find", orphans.find)
     assert not memo.Memo(asked).dir.is_relative_to(asked)

@@ -19,7 +19,7 @@ import pytest
 import shutil
 
 from conftest import REPO, copy_repo, edit
-from generator import output
+from generator.write import output
 
 OLD = {"rendered/prod/apps/a.yaml": b"old a\n", "rendered/prod/apps/gone.yaml": b"only in the old tree\n",
        "argocd/root.yaml": b"old root\n", "schema/model.json": b"{}\n", "charts/api/values.schema.json": b"old api\n"}
@@ -186,7 +186,8 @@ def test_a_second_writer_is_refused_while_one_holds_the_checkout(rendered_copy: 
 
 KILLED_RENDER = """
 import os, sys
-from generator import cli, output
+from generator import cli
+from generator.write import output
 calls, real, kill_at = 0, os.rename, int(sys.argv[2])
 def rename(src, dst):
     global calls

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_repo, edit, run_cli
-from generator import pipeline, policy
+from generator import pipeline
 from generator.errors import ValidationFailed
-from generator.objects import Obj
+from generator.validate import policy
+from generator.validate.objects import Obj
 
 # (check id, [(file under the repo copy, old, new)], expected text in the finding)
 CASES = {
@@ -116,7 +117,7 @@ def test_every_check_is_covered():
                "ref.ingress-backend", "ref.rollout", "ref.analysis", "ref.analysis-args", "ref.scale-target", "ref.pdb",
                "ref.service-monitor", "ref.network-policy", "ref.secret", "ref.configmap", "ref.volume-mount", "ref.placement", "ref.app-source",
                "ref.app-project", "ref.sync-wave"}
-    source = "".join((REPO / "generator" / f).read_text() for f in ("references.py", "policy.py", "validation.py"))
+    source = "".join((REPO / "generator" / "validate" / f).read_text() for f in ("references.py", "policy.py", "validation.py"))
     assert all(f'"{check}"' in source or check == "ref.configmap" for check in emitted), "the list above is out of date"
     assert emitted <= covered, f"no test triggers: {sorted(emitted - covered)}"
 

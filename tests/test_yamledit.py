@@ -8,7 +8,7 @@ import copy
 import pytest
 from ruamel.yaml import YAML
 
-from generator import yamledit
+from generator.edit import yamledit
 
 
 def load(text: str):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .. import helmvalues as hv
-from ..model import Controller
+from ..model.model import Controller
+from ..render import helmvalues as hv
 from .base import CONTROLLERS, Kind, api_kinds
 
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .. import helmvalues as hv
-from ..model import Controller, Name, Strict
 from ..capability import STORAGE_CLASS
+from ..model.model import Controller, Name, Strict
+from ..render import helmvalues as hv
 from .base import CONTROLLERS, Kind
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .. import helmvalues as hv
-from ..model import Controller
 from ..capability import INGRESS_CLASS
+from ..model.model import Controller
+from ..render import helmvalues as hv
 from .base import CA_BUNDLES, CONTROLLERS, Kind, api_kinds
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:
     from ..errors import Finding
-    from ..model import Model, Storage
-    from ..plan import Plan
+    from ..model.model import Model, Storage
+    from ..plan.plan import Plan
     from ..capability import Capability
-    from ..resolve import Component
+    from ..plan.resolve import Component
 
 INFRA, CONTROLLERS = "infra", "controllers"  # the model section a kind's entries are written in
 # Webhook CA bundles that are not in git: patched into the webhook configurations at run time or made anew by helm

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .. import helmvalues as hv
-from ..model import Duration, Infra, Name, PositiveInt, Release, Resources, Strict, Storage, UpstreamChart
+from ..model.model import Duration, Infra, Name, PositiveInt, Release, Resources, Strict, Storage, UpstreamChart
+from ..render import helmvalues as hv
 from .base import CA_BUNDLES, INFRA, Kind, SecretRef, api_kinds
 
 class PodSpecPart(Strict):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .. import helmvalues as hv
-from ..model import Controller
 from ..capability import METRICS_API, RESOURCE_METRICS
+from ..model.model import Controller
+from ..render import helmvalues as hv
 from .base import CONTROLLERS, Kind, api_kinds
 
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .. import helmvalues as hv
-from ..chartvalues import Common, Exporter as ExporterValues, InfraAlerts, Storage
-from ..model import Exporter, Port, StatefulInfra
+from ..model.model import Exporter, Port, StatefulInfra
+from ..render import helmvalues as hv
+from ..render.chartvalues import Common, Exporter as ExporterValues, InfraAlerts, Storage
 from .base import INFRA, Kind, credentials, own_storage
 
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
 
-from .. import helmvalues as hv
-from ..chartvalues import Common, InfraAlerts, Pos, Storage, Strict
-from ..model import Model, Port, StatefulInfra, duration_seconds
+from ..model.model import Model, Port, StatefulInfra, duration_seconds
+from ..render import helmvalues as hv
+from ..render.chartvalues import Common, InfraAlerts, Pos, Storage, Strict
 from .base import INFRA, Kind, credentials, own_storage
 
 

@@ -6,11 +6,11 @@ from typing import Annotated, Any, Iterator, Literal
 
 from pydantic import Field
 
-from .. import helmvalues as hv
-from ..chartvalues import Common, Exporter as ExporterValues, InfraAlerts, Pos, Storage
 from ..errors import Finding
-from ..model import Exporter, Memory, Model, Port, StatefulInfra
+from ..model.model import Exporter, Memory, Model, Port, StatefulInfra
 from ..quantity import memory_bytes
+from ..render import helmvalues as hv
+from ..render.chartvalues import Common, Exporter as ExporterValues, InfraAlerts, Pos, Storage
 from .base import INFRA, Kind, credentials, own_storage
 
 

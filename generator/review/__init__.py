@@ -1,5 +1,5 @@
 """Review of a change to the generated tree: what changes in the cluster between two git refs (or a ref and the
-working tree), object by object. `python -m generator diff` (cli_diff.py) runs it; one module a step:
+working tree), object by object. `python -m generator diff` (cli/diff.py) runs it; one module a step:
 
 1. snapshot: read both sides, the YAML files under rendered/ and argocd/ at a git ref or on disk.
 2. objects: collect the objects of the files that differ, keyed by environment, app, apiVersion, kind, namespace
