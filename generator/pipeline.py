@@ -64,7 +64,8 @@ def load(opts: Options) -> dict[str, "environments.Loaded"]:
 
 
 def _on_disk_environments(root: Path) -> set[str]:
-    return {p.name for p in (root / "rendered").iterdir() if p.is_dir()} if (root / "rendered").is_dir() else set()
+    rendered = root / layouts.RENDERED
+    return {p.name for p in rendered.iterdir() if p.is_dir()} if rendered.is_dir() else set()
 
 
 def _refuse_replacing(opts: Options, envs: list[str]) -> None:

@@ -7,6 +7,7 @@ import fnmatch
 from decimal import Decimal
 from typing import Any
 
+from ..layout import BOOTSTRAP
 from ..quantity import kubernetes_quantity
 from .fields import Raw, _json_container, _name_of, format_path
 from .objects import VALUES_KIND, Key, _manifest_path, _place, _Side
@@ -219,7 +220,7 @@ def _environments_removed(base: Snapshot, head: Snapshot) -> list[Danger]:
                 out[pl.env] = out.get(pl.env, 0) + (pl.role == "apps")
         return out
     # An environment is a tree under rendered/<env>/ with its bootstrap under argocd/<env>/.
-    bootstrapped = {p.split("/")[1] for p in base.files if p.startswith("argocd/") and p.count("/") >= 2}
+    bootstrapped = {p.split("/")[1] for p in base.files if p.startswith(f"{BOOTSTRAP}/") and p.count("/") >= 2}
     old, new = {e: n for e, n in apps(base).items() if e in bootstrapped}, apps(head)
     return [Danger("environment-removed", env, f"{env}: environment removed: its root Application (applied by hand "
                                                f"from argocd/{env}/root.yaml) loses rendered/{env}/apps; deleting it "

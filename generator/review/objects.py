@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .. import yamlio
+from .. import layout as layouts, yamlio
 from .snapshot import DiffError, Snapshot
 
 
@@ -55,23 +55,21 @@ class _Place:
 
 
 def _place(path: str) -> _Place:
+    found = layouts.place(path)
+    if found.env is not None:  # an app's CRDs are its manifests too, kept in a file of their own
+        return _Place(found.env, found.app, "manifests" if found.dir == "crds" else found.dir)
     parts = path.split("/")
-    stem = parts[-1].rsplit(".", 1)[0]
-    if parts[0] == "rendered" and len(parts) >= 3:
-        env = parts[1]
-        if len(parts) == 4 and parts[2] in ("apps", "values", "manifests", "crds"):
-            # An app's CRDs are its manifests too, kept in a file of their own.
-            return _Place(env, stem, "manifests" if parts[2] == "crds" else parts[2])
-        return _Place(env, stem, "other")
+    if parts[0] == layouts.RENDERED and len(parts) >= 3:
+        return _Place(parts[1], parts[-1].rsplit(".", 1)[0], "other")
     return _Place("", parts[0], "other")
 
 
 def _manifest_path(env: str, app: str) -> str:
-    return f"rendered/{env}/manifests/{app}.yaml"
+    return layouts.Layout(env).manifest_file(app)
 
 
 def _apps_path(env: str, app: str) -> str:
-    return f"rendered/{env}/apps/{app}.yaml"
+    return layouts.Layout(env).app_file(app)
 
 
 # Generated files join documents with a bare `---` line; splitting on it lets equal documents go unparsed.
