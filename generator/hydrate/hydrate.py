@@ -331,6 +331,7 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
     session = helmsdk.Session(min(workers, len(sdk))) if sdk else None
 
     fell_back: list[str] = []
+    flappy: dict[Path, bool] = {}  # may_flap of each chart, read once a run (1000 apps share a handful of charts)
 
     def render(inv: Invocation) -> Output:
         if session is not None and inv.app in sdk:
@@ -342,7 +343,9 @@ def hydrate(invocations: list[Invocation], repo: Path, helm: Helm, cache: Path, 
                                        list(inv.api_versions), include_crds=inv.include_crds, skip_tests=inv.skip_tests))
 
     def run(inv: Invocation) -> None:
-        renders = [render(inv) for _ in range(2 if may_flap(inv.chart) else 1)]
+        if inv.chart not in flappy:  # a race at worst computes the same answer twice
+            flappy[inv.chart] = may_flap(inv.chart)
+        renders = [render(inv) for _ in range(2 if flappy[inv.chart] else 1)]
         flaps = differences(*renders) if len(renders) == 2 else []
         data = {"docs": renders[0].docs, "dropped": renders[0].dropped, "flaps": [[list(k), list(p)] for k, p in flaps]}
         tmp = entry(inv).with_name(f".{entry(inv).name}.{os.getpid()}.{threading.get_ident()}.tmp")
