@@ -275,15 +275,21 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
         raise HelmError("output that changes on every render (Argo CD would report OutOfSync forever): turn the "
                         "generation off in the model, or let the Application ignore exactly these fields:\n  "
                         + "\n  ".join(unexplained))
+    emitted = []  # (app, path, sources, docs, notes) of every file of the apps rendered: emitted together
     for inv in todo:
         out = result.outputs[inv.app]
         chart = inv.shown_chart if inv.chart.suffix == ".tgz" else inv.chart.relative_to(staged).as_posix()
         sources = [f"{layout.app_file(file_of[inv.app])} (helm template {chart})"]
         notes = [f"Not applied by Argo CD, so left out: {d}" for d in out.dropped]
-        files = {path: render.yaml_file(sources, docs, what)
-                 for path, docs, what in ((layout.manifest_file(file_of[inv.app]), out.resources, notes),
-                                          (layout.crds_file(file_of[inv.app]), out.crds, [])) if docs}
-        made[inv.app] = {"files": files, "objects": len(out.docs)}
+        emitted += [(inv.app, path, sources, docs, what)
+                    for path, docs, what in ((layout.manifest_file(file_of[inv.app]), out.resources, notes),
+                                             (layout.crds_file(file_of[inv.app]), out.crds, [])) if docs]
+        made[inv.app] = {"files": {}, "objects": len(out.docs)}
+    texts = render.yaml_files([(sources, docs) for _, _, sources, docs, _ in emitted],
+                              notes=[what for *_, what in emitted])
+    for (app, path, *_), text in zip(emitted, texts):
+        made[app]["files"][path] = text
+    for inv in todo:
         if m is not None:
             m.store("stage-manifests", layout_key[inv.app], made[inv.app])
     added = []

@@ -35,10 +35,12 @@ def yaml_file(sources: list[str], docs: list[Any], notes: list[str] = ()) -> str
     return _banner(sources, notes) + yamlio.dump_all(docs)
 
 
-def yaml_files(files: list[tuple[list[str], list[Any]]], index: str | None = None) -> list[str]:
-    """[yaml_file(sources, docs) for sources, docs in files], emitted together (yamlio.dump_each)."""
+def yaml_files(files: list[tuple[list[str], list[Any]]], index: str | None = None,
+               notes: list[list[str]] | None = None) -> list[str]:
+    """[yaml_file(sources, docs, notes) for (sources, docs), notes in zip(files, notes)], emitted together
+    (yamlio.dump_each: what the memo does not hold, half in a forked process)."""
     texts = yamlio.dump_each([d for _, d in files], index)
-    return [_banner(sources) + text for (sources, _), text in zip(files, texts)]
+    return [_banner(sources, said) + text for (sources, _), said, text in zip(files, notes or [[]] * len(files), texts)]
 
 
 def _where(loaded: Loaded, loc: tuple) -> str:
