@@ -11,10 +11,11 @@ a missing, unreadable or foreign entry is computed again. Nothing is required of
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
-import tempfile
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any, Callable
@@ -50,6 +51,8 @@ class Memo:
         self.dir = root / salt()
         self._dir = str(self.dir)
         self.hits = self.misses = 0
+        self._made: set[str] = set()  # entry directories known to exist (a cold run stores 10,000 entries)
+        self._tmp = itertools.count()
         self._prune()
 
     def _prune(self) -> None:
@@ -86,19 +89,25 @@ class Memo:
         """Keep value for (stage, key); a full disk or a value JSON cannot hold only costs time later. Returns the
         stored JSON text (None if the value could not be encoded)."""
         path = self._path(stage, key)
-        text = None
+        where = os.path.dirname(path)
+        text = tmp = None
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if where not in self._made:
+                os.makedirs(where, exist_ok=True)
+                self._made.add(where)
             text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)  # C, in one piece
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            # A name no other writer uses (process, thread, count), made with O_EXCL: mkstemp's random names cost a
+            # third of a store, 0.2 s in 3,000.
+            tmp = os.path.join(where, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._tmp)}")
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(tmp, path)
         except (OSError, ValueError, TypeError):
-            try:
-                os.unlink(tmp)
-            except (OSError, UnboundLocalError):
-                pass
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
         return text
 
     def get(self, stage: str, key: bytes, compute: Callable[[], Any], stored_form: bool = False) -> Any:
