@@ -144,15 +144,16 @@ def generated(opts: Options, log: Log = stderr) -> Iterator[tuple[output.Tree, P
                 _keep_as_on_disk(opts.root, tree, Layout(env))
         tree.write(staged, unless_in=opts.root)
         parsed: dict[str, objects.Parsed] = {env: objects.Parsed() for env in chosen}  # review's, then validation's
+        loads: dict[str, list[capacity.PodLoad] | None] = {}  # the review's count of the pods, validation's too
         for env in chosen:
             if opts.hydrate:
                 _hydrate(opts, everything[env], tree, staged, log)
-                _review(opts, everything[env], tree, staged, inputs, log, parsed[env])
+                loads[env] = _review(opts, everything[env], tree, staged, inputs, log, parsed[env])
         if opts.validate:  # every environment's findings, not only the first failing one's
             failed = []
             for env in chosen:
                 try:
-                    _validate(opts, everything[env], tree, staged, inputs, log, parsed.pop(env))
+                    _validate(opts, everything[env], tree, staged, inputs, log, parsed.pop(env), loads.pop(env, None))
                 except ValidationFailed as exc:
                     failed.append(exc)
             if failed:
@@ -307,17 +308,21 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
 
 
 def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
-            log: Log, parsed: objects.Parsed | None = None) -> None:
+            log: Log, parsed: objects.Parsed | None = None) -> list[capacity.PodLoad] | None:
     """From the hydrated objects: rendered/<env>/README.md (the capacity table needs every pod), and the orphans
     (what the model declares and nothing rendered uses) as warnings. Keyed by the model and the environment's
-    Applications and manifests (what overview.env_objects reads)."""
+    Applications and manifests (what overview.env_objects reads). Returns the pods' loads when it counted them
+    (not when the memo had the review): the capacity check of the same manifests counts the same."""
     env = loaded.model.cluster.environment
     path = loaded.plan.layout.overview_file
     read = overview.env_files(tree.files, env)
+    counted = []
 
     def review() -> tuple[str, list[str]]:
         objs = overview.env_objects(read, env, parsed)
-        loads = capacity.loads(objs, loaded.model)  # the page's table and the orphan nodes both count them
+        # The page's table and the orphan nodes both count them; from the manifests, as validation's check does.
+        loads = capacity.loads([o for o in objs if loaded.plan.layout.in_manifests(o.source)], loaded.model)
+        counted.append(loads)
         page = overview.page(objs, loaded.plan, f"{_display(opts.values, opts.root)}/ (environment {env})", loads)
         return page, [str(loaded.source.problem(f)) for f in orphans.find(objs, loaded.model, loads)]
     page, warnings = memo.stage("review", memo.digest(inputs.models[env], memo.digest_files(read)), review,
@@ -326,13 +331,14 @@ def _review(opts: Options, loaded: environments.Loaded, tree: output.Tree, stage
     tree.write(staged, unless_in=opts.root, only=[path])
     for warning in warnings:
         log(f"warning: {warning} (in {env})")
+    return counted[0] if counted else None
 
 
 environment_files = layouts.environment_files
 
 
 def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, staged: Path, inputs: Inputs,
-              log: Log, parsed: objects.Parsed | None = None) -> None:
+              log: Log, parsed: objects.Parsed | None = None, loads: list[capacity.PodLoad] | None = None) -> None:
     started = time.perf_counter()
     env = loaded.model.cluster.environment
     files = environment_files(tree.files, env)
@@ -340,7 +346,7 @@ def _validate(opts: Options, loaded: environments.Loaded, tree: output.Tree, sta
     # chart files exist, and the CRD schemas.
     report = memo.stage("validate", memo.digest(inputs.models[env], inputs.charts, inputs.crds, memo.digest_files(files)),
                         lambda: validation.validate_files(files, staged, loaded, loaded.model.cluster.kubernetes_version,
-                                                          opts.crds, parsed),
+                                                          opts.crds, parsed, loads),
                         validation.Report.to_json, validation.Report.from_json)
     if any(i.check == "capacity" for i in report.issues):
         committed = environment_files(output.read_generated(opts.root), env)

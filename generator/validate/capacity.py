@@ -533,10 +533,12 @@ def _since(grown: list[tuple[PodLoad, PodLoad | None]], per_pod, show, requested
     return f"; grown since the committed tree: {'; '.join(parts)}", changed
 
 
-def findings(objs: list[Obj], model: Model, before: list[Obj] | None = None) -> list[Finding]:
+def findings(objs: list[Obj], model: Model, before: list[Obj] | None = None,
+             computed: list[PodLoad] | None = None) -> list[Finding]:
     """A node whose peak requests plus its system reserve exceed it, with every contribution, largest first.
     Given the committed tree's objects (`before`), it also says which workloads grew on the node and, where one
-    did, points at its model field (Overcommit.changed): the line whose edit pushed the node over."""
+    did, points at its model field (Overcommit.changed): the line whose edit pushed the node over.
+    `computed`: loads(objs, model) when the caller has it already."""
     out: list[Finding] = []
     earlier: dict[str, dict[str, PodLoad]] = {}
     if before is not None:
@@ -550,7 +552,7 @@ def findings(objs: list[Obj], model: Model, before: list[Obj] | None = None) -> 
         said, changed = _since(_grown(ls, earlier.get(name, {}), per_pod), per_pod, show, requested, comps)
         return Overcommit(("nodes", name, dim), text + said, changed)
 
-    for row in table(objs, model):
+    for row in table(objs, model, computed):
         name, ls = row["node"], row["loads"]
         r = model.nodes[name].system_reserved or model.cluster.system_reserved
         if row["cpu_peak"] > row["cpu_allocatable"]:

@@ -71,9 +71,11 @@ def _model_field(loaded: Loaded | None, app: str | None, suffix: tuple) -> str:
 
 
 def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, kube_version: str,
-                   crd_dir: Path | None = None, parsed: Parsed | None = None) -> Report:
+                   crd_dir: Path | None = None, parsed: Parsed | None = None,
+                   loads: list[capacity.PodLoad] | None = None) -> Report:
     """Everything under rendered/ and argocd/ in `files` (path -> bytes), as Argo CD and the cluster would see it.
-    `parsed`: the documents of files parsed before in this run (objects.collect)."""
+    `parsed`: the documents of files parsed before in this run (objects.collect); `loads`: capacity.loads of the
+    manifests of these files, when this run has them already (the review's)."""
     objs, unreadable = collect(files, parsed)
     issues: list[Issue] = [Issue(path, -1, "schema", "?", "", error) for path, error in unreadable]
 
@@ -111,7 +113,7 @@ def validate_files(files: dict[str, bytes], repo: Path, loaded: Loaded | None, k
         traced.setdefault(found, trace)
         issues.append(found)
     if loaded is not None:
-        issues += _capacity(objs, loaded)
+        issues += _capacity(objs, loaded, computed=loads)
 
     waivers = {(w.check, w.object): w.reason for w in loaded.model.waivers} if loaded else {}
     kept, waived = [], []
@@ -227,7 +229,8 @@ def _credentials(found: dict[str, list[tuple[int, tuple, str]]], by_source: dict
             yield Issue(path, index, "policy.credentials", obj_shown, format_loc(loc), what), (app, ("env",))
 
 
-def _capacity(objs: list[Obj], loaded: Loaded, before: list[Obj] | None = None) -> Iterable[Issue]:
+def _capacity(objs: list[Obj], loaded: Loaded, before: list[Obj] | None = None,
+              computed: list[capacity.PodLoad] | None = None) -> Iterable[Issue]:
     """Peak requests of the rendered pods per node (capacity.py), shown at the node's Node object; pointing at the
     model field whose change pushed the node over where the committed tree (`before`) shows one."""
     from ..errors import format_loc
@@ -236,7 +239,7 @@ def _capacity(objs: list[Obj], loaded: Loaded, before: list[Obj] | None = None) 
         return [o for o in some if app_of(o.source)[1] == "manifests"]
     model = loaded.model
     nodes = {o.name: o for o in objs if o.kind == "Node" and o.source.endswith("/nodes.yaml")}
-    for f in capacity.findings(manifests(objs), model, manifests(before) if before is not None else None):
+    for f in capacity.findings(manifests(objs), model, manifests(before) if before is not None else None, computed):
         node = nodes.get(f.loc[1])
         file, line, col, path = loaded.source.locate(getattr(f, "changed", ()) or f.loc)
         yield Issue(node.source if node else "rendered", node.index if node else -1, "capacity",
