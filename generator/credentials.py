@@ -106,13 +106,22 @@ def config_lines(text: str, ignore: Callable[[str], bool] = lambda value: False)
             yield match
 
 
+# What each shape above contains (a literal of each of TOKENS, URL_PASSWORD's `://`): a string without any holds none
+# of them (config_lines needs a line break instead). One search instead of eight for most of the 400,000 strings of
+# a render at 1000 services: 1.04 s -> 0.39 s.
+_MAY_HOLD = re.compile(r"PRIVATE KEY|eyJ|AKIA|ASIA|gh[pousr]_|xox[abposr]-|sk-|(?i:bearer)|://")
+
+
 def shapes(text: str, ignore: Callable[[str], bool] = lambda value: False) -> Iterator[str]:
     """What credentials a string holds by their shape alone, for a finding's message (`ignore`: placeholders)."""
-    if URL_PASSWORD.search(text):
-        yield "a connection string with a password"
-    for pattern, what in TOKENS:
-        if pattern.search(text):
-            yield what
+    if _MAY_HOLD.search(text):
+        if URL_PASSWORD.search(text):
+            yield "a connection string with a password"
+        for pattern, what in TOKENS:
+            if pattern.search(text):
+                yield what
+    if "\n" not in text:
+        return
     line = next(config_lines(text, ignore), None)
     if line is not None:
         yield f"a config file line with a credential ({line.group(2)})"
