@@ -290,8 +290,8 @@ def _hydrate(opts: Options, loaded: environments.Loaded, tree: output.Tree, stag
                               notes=[what for *_, what in emitted])
     for (app, path, *_), text in zip(emitted, texts):
         made[app]["files"][path] = text
-    for inv in todo:
-        if m is not None:
+    if m is not None:
+        for inv in todo:
             m.store("stage-manifests", layout_key[inv.app], made[inv.app])
     added = []
     for inv in invocations:
