@@ -40,7 +40,8 @@ def yaml_files(files: list[tuple[list[str], list[Any]]], index: str | None = Non
     """[yaml_file(sources, docs, notes) for (sources, docs), notes in zip(files, notes)], emitted together
     (yamlio.dump_each: what the memo does not hold, half in a forked process)."""
     texts = yamlio.dump_each([d for _, d in files], index)
-    return [_banner(sources, said) + text for (sources, _), said, text in zip(files, notes or [[]] * len(files), texts)]
+    return [_banner(sources, said) + text
+            for (sources, _), said, text in zip(files, notes or [[]] * len(files), texts, strict=True)]
 
 
 def _where(loaded: Loaded, loc: tuple) -> str:
